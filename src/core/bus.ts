@@ -1,0 +1,506 @@
+import type {
+  Bus,
+  BusOptions,
+  BusStats,
+  CloseReport,
+  Health,
+  HealthProblem,
+  InflightEvent,
+  NotifyOptions,
+  PublishOptions,
+  RoutingOptions,
+  SubscriptionHandle,
+  TopicInfo,
+} from './bus-types.ts';
+import { parseCloudEvent } from './cloudevents.ts';
+import {
+  type DeadLetter,
+  type DeadLetterFilter,
+  DeadLetterList,
+  noticeOf,
+} from './dead-letters.ts';
+import { Delivery } from './delivery.ts';
+import { BusbarError, OverloadError, toError } from './errors.ts';
+import { type BusbarEvent, buildEvent, expiryOf, nowRfc3339 } from './event.ts';
+import { runAndNotify } from './event-source.ts';
+import { compilePattern, type Pattern } from './pattern.ts';
+import { type Route, RoutingTable, type TopicDefinition } from './routing-table.ts';
+import { isStandardSchema, validateData } from './schema.ts';
+import { Subscription, type SubscriptionHost } from './subscription.ts';
+import type { Handler, SubscriptionOptions } from './subscription-options.ts';
+import type { EventMap } from './typed-events.ts';
+
+/** Topic of the event published for every dead letter. */
+export const DEAD_LETTER_TOPIC = 'busbar.dead_letter';
+
+const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/**
+ * Creates an event bus. Without a `log` it is in-memory (at-most-once, lost
+ * on crash); with one, publish resolves once the event is committed.
+ *
+ * @example
+ * ```ts
+ * type Events = { 'order.created': { id: string; total: number } };
+ * const bus = createBus<Events>();
+ * bus.subscribe('mailer', 'order.*', (event) => `mailed ${event.data.id}`);
+ * const receipt = await bus.publish('order.created', { id: 'o-1', total: 42 });
+ * console.log(await receipt.settled()); // [{ subscription: 'mailer', status: 'completed', value: 'mailed o-1', attempts: 1 }]
+ * ```
+ */
+export function createBus<Events extends EventMap = EventMap>(
+  options: BusOptions = {},
+): Bus<Events> {
+  return new EventBus(options) as unknown as Bus<Events>;
+}
+
+class EventBus implements SubscriptionHost {
+  readonly measure: boolean;
+  private readonly source: string;
+  private readonly strict: boolean;
+  private readonly stuckAfter: number;
+  private readonly log: BusOptions['log'];
+  private readonly onError: (error: Error, origin: string) => void;
+  private readonly table = new RoutingTable();
+  private readonly letters: DeadLetterList;
+  private readonly startedAt = Date.now();
+  private seq = 0;
+  private publishedCount = 0;
+  private deliveredCount = 0;
+  private deadLetteredCount = 0;
+  private latencySum = 0;
+  private latencyCount = 0;
+  private closing = false;
+  // Counters of subscriptions that are gone, so bus totals never go down.
+  private retired = { expired: 0, dropped: 0 };
+
+  constructor(options: BusOptions) {
+    this.source = options.source ?? 'busbar';
+    if (typeof this.source !== 'string' || this.source.length === 0) {
+      throw new BusbarError(
+        'BUSBAR_ERR_INVALID_ARGUMENT',
+        'option "source" must be a non-empty string',
+      );
+    }
+    this.strict = options.strict ?? false;
+    this.measure = options.stats ?? true;
+    this.stuckAfter = options.stuckAfter ?? 60_000;
+    this.log = options.log;
+    this.letters = new DeadLetterList(options.deadLetterLimit ?? 10_000);
+    this.onError =
+      options.onError ??
+      ((error, origin) =>
+        process.emitWarning(`${origin}: ${error.message}`, { code: 'BUSBAR_WARNING' }));
+  }
+
+  get closed(): boolean {
+    return this.closing;
+  }
+
+  async publish(topic: string, data: unknown, options?: PublishOptions): Promise<Delivery> {
+    if (this.closing) throw closedError();
+    const route = this.table.route(topic);
+    if (route.definition?.schema !== undefined) {
+      data = validateData(topic, route.definition.schema, data);
+      if (data instanceof Promise) data = await data;
+    } else if (this.strict && route.definition === undefined) {
+      throw unknownTopic(topic);
+    }
+    return this.dispatch(buildEvent(topic, data, options, this.source), route, options);
+  }
+
+  async publishEvent(input: unknown, options?: RoutingOptions): Promise<Delivery> {
+    if (this.closing) throw closedError();
+    let event = parseCloudEvent(input);
+    const route = this.table.route(event.type);
+    if (route.definition?.schema !== undefined) {
+      await validateData(event.type, route.definition.schema, event.data);
+    } else if (this.strict && route.definition === undefined) {
+      throw unknownTopic(event.type);
+    }
+    if (event.time === undefined) event = Object.freeze({ ...event, time: nowRfc3339() });
+    return this.dispatch(event, route, options);
+  }
+
+  private async dispatch(
+    event: BusbarEvent,
+    route: Route,
+    options: RoutingOptions | undefined,
+  ): Promise<Delivery> {
+    if (options?.to !== undefined) this.named(options.to);
+    if (this.log !== undefined) {
+      const [sequence] = await this.log.append([event]);
+      event = Object.freeze({ ...event, sequence });
+    }
+    for (;;) {
+      if (this.closing) throw closedError();
+      const targets = this.targetsOf(event, route, options);
+      const full = this.firstFull(targets, event);
+      if (full !== undefined) {
+        await full.waitForRoom();
+        continue;
+      }
+      const delivery = new Delivery(
+        event,
+        targets,
+        ++this.seq,
+        this.measure ? performance.now() : 0,
+        event.expirytime === undefined ? 0 : expiryOf(event),
+      );
+      for (let i = 0; i < targets.length; i++) {
+        const target = targets[i]!;
+        if (target.isFull) target.dropOldest();
+        target.enqueue(delivery);
+      }
+      route.published++;
+      this.publishedCount++;
+      return delivery;
+    }
+  }
+
+  /** The first full target whose policy is `wait`; throws for a full `reject` one. */
+  private firstFull(
+    targets: readonly Subscription[],
+    event: BusbarEvent,
+  ): Subscription | undefined {
+    let waitFor: Subscription | undefined;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i]!;
+      if (!target.isFull) continue;
+      if (target.overflow === 'reject') {
+        throw new OverloadError(
+          `subscription "${target.name}" has ${target.size} events queued (limit ${target.queueLimit}); "${event.type}" was not published`,
+          { subscription: target.name, queueLimit: target.queueLimit, topic: event.type },
+        );
+      }
+      if (target.overflow === 'wait') waitFor ??= target;
+    }
+    return waitFor;
+  }
+
+  private targetsOf(
+    event: BusbarEvent,
+    route: Route,
+    options: RoutingOptions | undefined,
+  ): readonly Subscription[] {
+    if (options !== undefined) {
+      if (options.to !== undefined) return this.named(options.to);
+      if (options.broadcast === true) return this.table.all().filter((each) => each.accepting);
+    }
+    if (!route.bySubject) return route.subscriptions;
+    const subject = event.subject;
+    return route.subscriptions.filter(
+      (each) =>
+        each.subjects === undefined || (subject !== undefined && each.subjects.has(subject)),
+    );
+  }
+
+  private named(names: readonly string[]): Subscription[] {
+    if (!Array.isArray(names)) {
+      throw new BusbarError(
+        'BUSBAR_ERR_INVALID_ARGUMENT',
+        'option "to" must be an array of subscription names',
+      );
+    }
+    return names.map((name) => {
+      const subscription = this.table.get(name);
+      if (subscription === undefined || !subscription.accepting) {
+        throw new BusbarError(
+          'BUSBAR_ERR_UNKNOWN_SUBSCRIPTION',
+          `no subscription named "${name}"`,
+          {
+            details: { subscription: name },
+          },
+        );
+      }
+      return subscription;
+    });
+  }
+
+  subscribe(
+    name: string,
+    patterns: Pattern | readonly Pattern[],
+    handler: Handler<any, any, any>,
+    options: SubscriptionOptions<any, any> = {},
+  ): SubscriptionHandle {
+    if (this.closing) throw closedError();
+    if (typeof name !== 'string' || !NAME.test(name)) {
+      throw new BusbarError(
+        'BUSBAR_ERR_INVALID_ARGUMENT',
+        `subscription name ${JSON.stringify(name)} must be 1-128 characters of [A-Za-z0-9_.:-]`,
+      );
+    }
+    if (typeof handler !== 'function') {
+      throw new BusbarError(
+        'BUSBAR_ERR_INVALID_ARGUMENT',
+        `handler of "${name}" must be a function`,
+      );
+    }
+    if (this.table.get(name) !== undefined) {
+      throw new BusbarError(
+        'BUSBAR_ERR_DUPLICATE_SUBSCRIPTION',
+        `a subscription named "${name}" exists`,
+        {
+          details: { subscription: name },
+        },
+      );
+    }
+    const list = Array.isArray(patterns) ? patterns : [patterns as Pattern];
+    if (list.length === 0) {
+      throw new BusbarError(
+        'BUSBAR_ERR_INVALID_PATTERN',
+        `subscription "${name}" needs at least one pattern`,
+      );
+    }
+    const subscription = new Subscription(this, name, list.map(compilePattern), handler, options);
+    subscription.ready$.catch(() => {}); // reported through onError; `ready` rejects for those who ask
+    this.table.add(subscription);
+    return {
+      name,
+      ready: subscription.ready$,
+      unsubscribe: () => this.remove(subscription),
+      stats: () => subscription.stats(),
+    };
+  }
+
+  unsubscribe(name: string): Promise<void> {
+    const subscription = this.table.get(name);
+    if (subscription === undefined) {
+      return Promise.reject(
+        new BusbarError('BUSBAR_ERR_UNKNOWN_SUBSCRIPTION', `no subscription named "${name}"`, {
+          details: { subscription: name },
+        }),
+      );
+    }
+    return this.remove(subscription);
+  }
+
+  private async remove(subscription: Subscription): Promise<void> {
+    if (!subscription.accepting) return;
+    subscription.stopAccepting();
+    this.table.remove(subscription);
+    await subscription.whenIdle();
+    await subscription.close();
+    const stats = subscription.stats();
+    this.retired.expired += stats.expired;
+    this.retired.dropped += stats.dropped;
+  }
+
+  registerTopic(topic: string, definition: TopicDefinition = {}): void {
+    if (definition.schema !== undefined && !isStandardSchema(definition.schema)) {
+      throw new BusbarError(
+        'BUSBAR_ERR_INVALID_ARGUMENT',
+        `schema of "${topic}" must implement Standard Schema (zod, valibot, arktype…)`,
+      );
+    }
+    this.table.route(topic).definition = {
+      schema: definition.schema,
+      description: definition.description,
+    };
+  }
+
+  unregisterTopic(topic: string): boolean {
+    const route = this.table.find(topic);
+    if (route?.definition === undefined) return false;
+    route.definition = undefined;
+    return true;
+  }
+
+  topics(): TopicInfo[] {
+    const topics: TopicInfo[] = [];
+    for (const route of this.table.routesInUse()) {
+      if (route.definition !== undefined)
+        topics.push({ topic: route.topic, ...route.definition, published: route.published });
+    }
+    return topics;
+  }
+
+  deadLetter(subscription: Subscription, delivery: Delivery, error: Error, attempts: number): void {
+    this.deadLetteredCount++;
+    const letter = this.letters.add(subscription.name, delivery.event, error, attempts);
+    // A failure to handle a dead-letter notice is kept but not announced
+    // again, or a catch-all subscriber that always fails would loop forever.
+    if (delivery.event.type === DEAD_LETTER_TOPIC || this.closing) return;
+    this.publish(DEAD_LETTER_TOPIC, noticeOf(letter), { subject: subscription.name }).catch(
+      (thrown) => this.reportError(toError(thrown), 'publishing a dead-letter notice'),
+    );
+  }
+
+  delivered(latencyMs: number): void {
+    this.deliveredCount++;
+    if (latencyMs >= 0) {
+      this.latencySum += latencyMs;
+      this.latencyCount++;
+    }
+  }
+
+  reportError(error: Error, origin: string): void {
+    try {
+      this.onError(error, origin);
+    } catch {
+      // An error reporter that throws must not take the bus down with it.
+    }
+  }
+
+  deadLetters(filter?: DeadLetterFilter): DeadLetter[] {
+    return this.letters.list(filter);
+  }
+
+  async redrive(filter?: DeadLetterFilter): Promise<Delivery[]> {
+    const receipts: Delivery[] = [];
+    for (const letter of this.letters.list(filter)) {
+      const subscription = this.table.get(letter.subscription);
+      if (subscription === undefined || !subscription.accepting) continue;
+      const route = this.table.route(letter.event.type);
+      receipts.push(await this.dispatch(letter.event, route, { to: [letter.subscription] }));
+      this.letters.remove(letter.id);
+    }
+    return receipts;
+  }
+
+  private *deliveriesInFlight(): IterableIterator<Delivery> {
+    const seen = new Set<Delivery>();
+    for (const subscription of this.table.all()) {
+      for (const delivery of subscription.activeDeliveries())
+        if (!seen.has(delivery)) seen.add(delivery);
+      for (const delivery of subscription.pendingDeliveries())
+        if (!seen.has(delivery)) seen.add(delivery);
+    }
+    for (const delivery of seen) if (!delivery.isSettled) yield delivery;
+  }
+
+  inflight(): InflightEvent[] {
+    const list: InflightEvent[] = [];
+    for (const delivery of this.deliveriesInFlight()) {
+      const subscriptions: InflightEvent['subscriptions'] = {};
+      for (const target of delivery.targets) subscriptions[target.name] = delivery.statusOf(target);
+      list.push({ event: delivery.event, subscriptions });
+    }
+    return list.sort((a, b) => (a.event.id < b.event.id ? -1 : 1));
+  }
+
+  fetch(id: string): BusbarEvent | undefined {
+    for (const delivery of this.deliveriesInFlight())
+      if (delivery.event.id === id) return delivery.event;
+    return undefined;
+  }
+
+  notify(topic: string, work: () => unknown, options?: NotifyOptions): Promise<Delivery> {
+    return runAndNotify(this, topic, work, options);
+  }
+
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = this.table.all().filter((each) => !isIdle(each));
+      if (busy.length === 0) return;
+      await Promise.all(busy.map((each) => each.whenIdle()));
+    }
+  }
+
+  stats(): BusStats {
+    const subscriptions = this.table.all().map((each) => each.stats());
+    const events_by_type: Record<string, number> = {};
+    for (const route of this.table.routesInUse())
+      if (route.published > 0) events_by_type[route.topic] = route.published;
+    if (this.table.evictedPublished > 0) events_by_type['(evicted)'] = this.table.evictedPublished;
+    return {
+      total_published: this.publishedCount,
+      total_delivered: this.deliveredCount,
+      active_subscribers: subscriptions.length,
+      queue_size: subscriptions.reduce((sum, each) => sum + each.pending, 0),
+      events_by_type,
+      average_delivery_latency_ms:
+        this.latencyCount === 0 ? 0 : this.latencySum / this.latencyCount,
+      uptime_seconds: (Date.now() - this.startedAt) / 1000,
+      total_expired:
+        this.retired.expired + subscriptions.reduce((sum, each) => sum + each.expired, 0),
+      total_dropped:
+        this.retired.dropped + subscriptions.reduce((sum, each) => sum + each.dropped, 0),
+      total_dead_lettered: this.deadLetteredCount,
+      dead_letters: this.letters.size,
+      subscriptions,
+    };
+  }
+
+  health(): Health {
+    if (this.closing)
+      return { status: 'closed', problems: [{ code: 'closed', message: 'the bus is closed' }] };
+    const problems: HealthProblem[] = [];
+    const now = performance.now();
+    for (const subscription of this.table.all()) {
+      const name = subscription.name;
+      if (subscription.failedSetup !== undefined) {
+        problems.push({
+          subscription: name,
+          code: 'setup-failed',
+          message: subscription.failedSetup.message,
+        });
+      }
+      const running = subscription.oldestRunningMs(now);
+      if (running > this.stuckAfter) {
+        problems.push({
+          subscription: name,
+          code: 'stuck',
+          message: `a handler of "${name}" has been running for ${Math.round(running)} ms`,
+        });
+      }
+      if (subscription.size >= subscription.queueLimit * 0.8) {
+        problems.push({
+          subscription: name,
+          code: 'queue-near-limit',
+          message: `"${name}" has ${subscription.size} of ${subscription.queueLimit} events queued`,
+        });
+      }
+    }
+    return { status: problems.length === 0 ? 'ok' : 'degraded', problems };
+  }
+
+  async close(options: { deadline?: number } = {}): Promise<CloseReport> {
+    const deadline = options.deadline ?? 30_000;
+    if (this.closing) return { drained: true, unfinished: [] };
+    this.closing = true;
+    const subscriptions = [...this.table.all()];
+    for (const subscription of subscriptions) subscription.stopAccepting();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      Promise.all(subscriptions.map((each) => each.whenIdle())).then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), deadline);
+      }),
+    ]);
+    clearTimeout(timer);
+    const unfinished: CloseReport['unfinished'] = [];
+    if (!drained) {
+      const reason = closedError('the bus closed before this event was handled');
+      for (const subscription of subscriptions) {
+        for (const delivery of subscription.cancelRemaining(reason)) {
+          unfinished.push({
+            subscription: subscription.name,
+            eventId: delivery.event.id,
+            type: delivery.event.type,
+          });
+        }
+      }
+    }
+    await Promise.all(subscriptions.map((each) => each.close()));
+    return { drained, unfinished };
+  }
+}
+
+function isIdle(subscription: Subscription): boolean {
+  return subscription.size === 0 && subscription.inFlight === 0;
+}
+
+function closedError(message = 'the bus is closed'): BusbarError {
+  return new BusbarError('BUSBAR_ERR_CLOSED', message);
+}
+
+function unknownTopic(topic: string): BusbarError {
+  return new BusbarError(
+    'BUSBAR_ERR_UNKNOWN_TOPIC',
+    `topic "${topic}" is not registered (the bus is strict)`,
+    {
+      details: { topic },
+    },
+  );
+}

@@ -1,0 +1,193 @@
+import { BusbarError } from './errors.ts';
+import { createEventId } from './event-id.ts';
+
+/**
+ * A published event: a CloudEvents 1.0 event whose `type` is the topic.
+ * Events are frozen once published.
+ */
+export interface BusbarEvent<Data = unknown, Type extends string = string> {
+  readonly specversion: '1.0';
+  /** Unique and time-ordered (UUIDv7) unless the publisher gave one; the dedup key. */
+  readonly id: string;
+  /** The topic: dot-separated `[A-Za-z0-9_-]+` tokens. */
+  readonly type: Type;
+  readonly source: string;
+  /** When it occurred, RFC 3339. */
+  readonly time: string;
+  readonly subject?: string;
+  readonly datacontenttype?: string;
+  readonly dataschema?: string;
+  readonly data: Data;
+  /** Ordering key: events with the same key are handled one at a time, in order. */
+  readonly partitionkey?: string;
+  readonly traceparent?: string;
+  readonly transactionid?: string;
+  /** After this instant (RFC 3339) the event is not delivered and counts as expired. */
+  readonly expirytime?: string;
+  /** Higher is sooner in subscriptions ordered by priority. */
+  readonly priority?: number;
+  /** Position in the durable log, assigned by the store. */
+  readonly sequence?: number;
+  readonly [extension: string]: unknown;
+}
+
+/** What a publisher may say about an event besides its topic and data. */
+export interface EventOptions {
+  id?: string;
+  source?: string;
+  subject?: string;
+  time?: string | Date;
+  /** The ordering key (CloudEvents `partitionkey`). */
+  key?: string;
+  traceparent?: string;
+  transactionid?: string;
+  /** Time to live in milliseconds; sets `expirytime`. */
+  ttl?: number;
+  expirytime?: string | Date;
+  priority?: number;
+  datacontenttype?: string;
+  dataschema?: string;
+  /** Further CloudEvents extension attributes (lower-case alphanumeric names). */
+  extensions?: Record<string, string | number | boolean>;
+}
+
+export const CORE_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'specversion',
+  'id',
+  'type',
+  'source',
+  'time',
+  'subject',
+  'datacontenttype',
+  'dataschema',
+  'data',
+  'data_base64',
+]);
+
+const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
+
+// Formatting a Date is the costliest part of stamping an event; events
+// published within the same millisecond share one string.
+let stampMs = -1;
+let stamp = '';
+
+/** The current time as RFC 3339, cached per millisecond. */
+export function nowRfc3339(): string {
+  const now = Date.now();
+  if (now !== stampMs) {
+    stampMs = now;
+    stamp = new Date(now).toISOString();
+  }
+  return stamp;
+}
+
+/** Builds and freezes an event; the topic must already be valid. */
+export function buildEvent(
+  type: string,
+  data: unknown,
+  options: EventOptions | undefined,
+  defaultSource: string,
+): BusbarEvent {
+  if (options === undefined) {
+    return Object.freeze({
+      specversion: '1.0',
+      id: createEventId(),
+      type,
+      source: defaultSource,
+      time: nowRfc3339(),
+      data,
+    });
+  }
+  const event: Record<string, unknown> = {
+    specversion: '1.0',
+    id: options.id === undefined ? createEventId() : nonEmpty('id', options.id),
+    type,
+    source: options.source === undefined ? defaultSource : nonEmpty('source', options.source),
+    time: options.time === undefined ? nowRfc3339() : rfc3339('time', options.time),
+  };
+  if (options.subject !== undefined) event.subject = nonEmpty('subject', options.subject);
+  if (options.datacontenttype !== undefined)
+    event.datacontenttype = nonEmpty('datacontenttype', options.datacontenttype);
+  if (options.dataschema !== undefined)
+    event.dataschema = nonEmpty('dataschema', options.dataschema);
+  event.data = data;
+  if (options.key !== undefined) event.partitionkey = nonEmpty('key', options.key);
+  if (options.traceparent !== undefined)
+    event.traceparent = nonEmpty('traceparent', options.traceparent);
+  if (options.transactionid !== undefined)
+    event.transactionid = nonEmpty('transactionid', options.transactionid);
+  if (options.ttl !== undefined) {
+    if (typeof options.ttl !== 'number' || !(options.ttl >= 0) || !Number.isFinite(options.ttl)) {
+      throw invalidOption('ttl', 'a finite number of milliseconds ≥ 0', options.ttl);
+    }
+    event.expirytime = new Date(Date.now() + options.ttl).toISOString();
+  } else if (options.expirytime !== undefined) {
+    event.expirytime = rfc3339('expirytime', options.expirytime);
+  }
+  if (options.priority !== undefined) {
+    if (!Number.isSafeInteger(options.priority))
+      throw invalidOption('priority', 'an integer', options.priority);
+    event.priority = options.priority;
+  }
+  if (options.extensions !== undefined) addExtensions(event, options.extensions);
+  return Object.freeze(event) as unknown as BusbarEvent;
+}
+
+/** Copies extension attributes after checking their names and value types. */
+export function addExtensions(
+  event: Record<string, unknown>,
+  extensions: Record<string, unknown>,
+): void {
+  for (const name of Object.keys(extensions)) {
+    if (!EXTENSION_NAME.test(name) || CORE_ATTRIBUTES.has(name)) {
+      throw new BusbarError(
+        'BUSBAR_ERR_INVALID_EVENT',
+        `invalid extension attribute name "${name}": use 1-20 lower-case letters or digits, not a core attribute`,
+        { details: { attribute: name } },
+      );
+    }
+    const value = extensions[name];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      throw new BusbarError(
+        'BUSBAR_ERR_INVALID_EVENT',
+        `extension attribute "${name}" must be a string, number or boolean, got ${typeof value}`,
+        { details: { attribute: name } },
+      );
+    }
+    event[name] = value;
+  }
+}
+
+/** The instant after which an event expires, in epoch milliseconds, or 0 for never. */
+export function expiryOf(event: BusbarEvent): number {
+  return event.expirytime === undefined ? 0 : Date.parse(event.expirytime);
+}
+
+function nonEmpty(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0)
+    throw invalidOption(name, 'a non-empty string', value);
+  return value;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Accepts a Date or an RFC 3339 string; returns the RFC 3339 string. */
+export function rfc3339(name: string, value: unknown): string {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw invalidOption(name, 'a valid Date', value);
+    return value.toISOString();
+  }
+  if (typeof value !== 'string' || !RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+    throw invalidOption(name, 'an RFC 3339 timestamp', value);
+  }
+  return value;
+}
+
+function invalidOption(name: string, expected: string, value: unknown): BusbarError {
+  return new BusbarError(
+    'BUSBAR_ERR_INVALID_ARGUMENT',
+    `option "${name}" must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`,
+    { details: { option: name } },
+  );
+}

@@ -1,0 +1,600 @@
+import type { Delivery, Recipient } from './delivery.ts';
+import { BusbarError, toError } from './errors.ts';
+import type { BusbarEvent } from './event.ts';
+import { LatencyHistogram } from './latency-histogram.ts';
+import { createOrderedQueue, Deque, type OrderedQueue } from './ordered-queue.ts';
+import type { CompiledPattern } from './pattern.ts';
+import { type DeliveryStatus, skip } from './results.ts';
+import { backoffDelay, type RetryPolicy, retryPolicy } from './retry.ts';
+import type {
+  Handler,
+  HandlerContext,
+  OverflowPolicy,
+  SubscriptionOptions,
+  SubscriptionStats,
+} from './subscription-options.ts';
+
+/** What a subscription reports back to its bus. */
+export interface SubscriptionHost {
+  /** Whether latencies are measured (stats on). */
+  readonly measure: boolean;
+  deadLetter(subscription: Subscription, delivery: Delivery, error: Error, attempts: number): void;
+  delivered(latencyMs: number): void;
+  reportError(error: Error, origin: string): void;
+}
+
+/** One handler call; it is also the context the handler receives. */
+class Invocation implements HandlerContext {
+  readonly subscription: string;
+  readonly attempt: number;
+  readonly context: unknown;
+  readonly delivery: Delivery;
+  readonly startedAt: number;
+  deadline = Number.POSITIVE_INFINITY;
+  runningSince = 0;
+  done = false;
+  /** Set while the invocation waits out a retry backoff. */
+  backoff: ReturnType<typeof setTimeout> | undefined = undefined;
+  private controller: AbortController | undefined = undefined;
+
+  constructor(owner: Subscription, delivery: Delivery, attempt: number, startedAt: number) {
+    this.subscription = owner.name;
+    this.context = owner.context;
+    this.delivery = delivery;
+    this.attempt = attempt;
+    this.startedAt = startedAt;
+  }
+
+  // An AbortController costs more than the rest of a delivery; most handlers
+  // never look at the signal, so it is made on first use.
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abort(reason: Error): void {
+    this.controller?.abort(reason);
+  }
+}
+
+const STARTING = 0;
+const ACTIVE = 1;
+const DRAINING = 2;
+const CLOSED = 3;
+
+/**
+ * The runtime of one subscription: a bounded queue, a pump that starts
+ * handlers up to the allowed concurrency, per-key lanes that keep events with
+ * the same key in order, retries, timeouts and counters.
+ */
+export class Subscription implements Recipient {
+  readonly name: string;
+  readonly patterns: readonly CompiledPattern[];
+  readonly subjects: ReadonlySet<string> | undefined;
+  readonly overflow: OverflowPolicy;
+  readonly queueLimit: number;
+  context: unknown;
+
+  private readonly host: SubscriptionHost;
+  private readonly handler: Handler;
+  private readonly filter: ((event: BusbarEvent) => boolean) | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly timeout: number;
+  private readonly minConcurrency: number;
+  private readonly maxConcurrency: number;
+  private readonly scaleStep: number;
+  private readonly teardown: ((context: unknown) => void | Promise<void>) | undefined;
+
+  private readonly queue: OrderedQueue<Delivery>;
+  // Events with an ordering key wait in a lane while an earlier one with the
+  // same key is in flight. FIFO queues park at take time (so global order is
+  // kept), LIFO and priority queues at enqueue time (so a later event cannot
+  // overtake an earlier one with the same key).
+  private readonly keyed: boolean;
+  private readonly parkAtEnqueue: boolean;
+  private readonly lanes = new Map<string, Deque<Delivery> | null>();
+  private readonly ready = new Deque<Delivery>();
+  private parked = 0;
+  private running = 0;
+  private readonly invocations = new Set<Invocation>();
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private pumpScheduled = false;
+  private pumping = false;
+  private state = STARTING;
+  private setupError: Error | undefined = undefined;
+  private readonly roomWaiters = new Deque<() => void>();
+  private idleWaiters: (() => void)[] = [];
+  readonly ready$: Promise<void>;
+
+  private readonly histogram = new LatencyHistogram();
+  private counts = {
+    completed: 0,
+    skipped: 0,
+    failed: 0,
+    retried: 0,
+    deadLettered: 0,
+    expired: 0,
+    dropped: 0,
+    cancelled: 0,
+  };
+
+  constructor(
+    host: SubscriptionHost,
+    name: string,
+    patterns: readonly CompiledPattern[],
+    handler: Handler<any, any, any>,
+    options: SubscriptionOptions<any, any>,
+  ) {
+    this.host = host;
+    this.name = name;
+    this.patterns = patterns;
+    this.handler = handler as Handler;
+    this.filter = options.filter;
+    this.subjects = subjectSet(options.subject);
+    this.overflow = oneOf('overflow', options.overflow ?? 'wait', [
+      'wait',
+      'reject',
+      'drop-oldest',
+    ]);
+    const order = oneOf('order', options.order ?? 'fifo', ['fifo', 'lifo', 'priority']);
+    this.queueLimit = positiveInteger('queueLimit', options.queueLimit ?? 10_000);
+    this.retry = retryPolicy(options.retry);
+    this.timeout = nonNegative('timeout', options.timeout ?? 30_000);
+    const concurrency = options.concurrency ?? 1;
+    if (typeof concurrency === 'number') {
+      this.minConcurrency = this.maxConcurrency = positiveInteger('concurrency', concurrency);
+      this.scaleStep = 1;
+    } else {
+      this.minConcurrency = positiveInteger('concurrency.min', concurrency?.min);
+      this.maxConcurrency = positiveInteger('concurrency.max', concurrency?.max);
+      this.scaleStep = positiveInteger('concurrency.scaleStep', concurrency.scaleStep ?? 10);
+      if (this.maxConcurrency < this.minConcurrency) {
+        throw invalidOption('concurrency.max', 'at least concurrency.min');
+      }
+    }
+    this.queue = createOrderedQueue<Delivery>(order);
+    this.keyed = this.maxConcurrency > 1 || order !== 'fifo';
+    this.parkAtEnqueue = order !== 'fifo';
+    this.context = options.context;
+    this.teardown = options.teardown;
+    this.ready$ = this.start(options.setup);
+  }
+
+  private async start(setup: SubscriptionOptions<any, any>['setup']): Promise<void> {
+    if (setup === undefined) {
+      this.state = ACTIVE;
+      return;
+    }
+    try {
+      const context = await setup(this.context);
+      if (context !== undefined) this.context = context;
+    } catch (thrown) {
+      this.setupError = toError(thrown);
+      this.host.reportError(this.setupError, `setup of subscription "${this.name}"`);
+      throw this.setupError;
+    } finally {
+      if (this.state === STARTING) this.state = ACTIVE;
+      this.pump();
+    }
+  }
+
+  /** Events waiting to be handled. */
+  get size(): number {
+    return this.queue.size + this.ready.size + this.parked;
+  }
+
+  /** Handler calls running or waiting to retry. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  get isFull(): boolean {
+    return this.size >= this.queueLimit;
+  }
+
+  get accepting(): boolean {
+    return this.state === STARTING || this.state === ACTIVE;
+  }
+
+  /** Resolves once the queue has room again (or the subscription closes). */
+  waitForRoom(): Promise<void> {
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** Makes room by dropping the oldest queued event (policy `drop-oldest`). */
+  dropOldest(): void {
+    const dropped = this.queue.dropOldest();
+    if (dropped === undefined) return;
+    this.counts.dropped++;
+    this.releaseKey(dropped);
+    dropped.record(this, 'dropped', undefined, 0);
+  }
+
+  enqueue(delivery: Delivery): void {
+    if (this.parkAtEnqueue && this.park(delivery)) return;
+    this.queue.push(delivery);
+    if (!this.pumpScheduled && !this.pumping && this.running < this.maxConcurrency) {
+      this.pumpScheduled = true;
+      queueMicrotask(this.pump);
+    }
+  }
+
+  /** Parks `delivery` behind an earlier event with its key; false if its key is free. */
+  private park(delivery: Delivery): boolean {
+    const key = delivery.event.partitionkey;
+    if (key === undefined) return false;
+    const lane = this.lanes.get(key);
+    if (lane === undefined) {
+      this.lanes.set(key, null);
+      return false;
+    }
+    if (lane === null) this.lanes.set(key, Deque.of(delivery));
+    else lane.push(delivery);
+    this.parked++;
+    return true;
+  }
+
+  private readonly pump = (): void => {
+    this.pumpScheduled = false;
+    if (this.pumping || this.state === STARTING || this.state === CLOSED) return;
+    this.pumping = true;
+    try {
+      while (this.running < this.limit()) {
+        let delivery = this.ready.shift();
+        if (delivery === undefined) {
+          delivery = this.queue.take();
+          if (delivery === undefined) break;
+          if (this.keyed && !this.parkAtEnqueue && this.park(delivery)) continue;
+        }
+        if (this.roomWaiters.size > 0) this.roomWaiters.shift()!();
+        this.begin(delivery);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  };
+
+  private limit(): number {
+    if (this.minConcurrency === this.maxConcurrency) return this.maxConcurrency;
+    return Math.min(
+      this.maxConcurrency,
+      this.minConcurrency + Math.floor(this.size / this.scaleStep),
+    );
+  }
+
+  private begin(delivery: Delivery): void {
+    this.running++;
+    if (delivery.expiresAt !== 0 && Date.now() > delivery.expiresAt) {
+      this.counts.expired++;
+      this.finish(delivery, 'expired', undefined, 0, 0);
+      return;
+    }
+    this.invoke(new Invocation(this, delivery, 1, this.host.measure ? performance.now() : 0));
+  }
+
+  private invoke(invocation: Invocation): void {
+    if (this.setupError !== undefined) {
+      this.fail(invocation, this.setupError, false);
+      return;
+    }
+    let outcome: unknown;
+    try {
+      const event = invocation.delivery.event;
+      if (this.filter !== undefined && !this.filter(event)) {
+        invocation.done = true;
+        this.counts.skipped++;
+        this.finish(
+          invocation.delivery,
+          'skipped',
+          undefined,
+          invocation.attempt,
+          invocation.startedAt,
+        );
+        return;
+      }
+      outcome = this.handler(event, invocation);
+    } catch (thrown) {
+      this.fail(invocation, thrown, true);
+      return;
+    }
+    if (typeof (outcome as PromiseLike<unknown> | null)?.then === 'function') {
+      this.track(invocation);
+      Promise.resolve(outcome).then(
+        (value) => this.succeed(invocation, value),
+        (thrown) => this.fail(invocation, thrown, true),
+      );
+    } else {
+      this.succeed(invocation, outcome);
+    }
+  }
+
+  private track(invocation: Invocation): void {
+    this.invocations.add(invocation);
+    // Retries keep the first attempt's start (latency spans them all), so
+    // their clock for the timeout starts now.
+    const now =
+      invocation.attempt === 1 && invocation.startedAt !== 0
+        ? invocation.startedAt
+        : performance.now();
+    invocation.runningSince = now;
+    if (this.timeout === 0) return;
+    invocation.deadline = now + this.timeout;
+    if (this.timer === undefined) {
+      // One timer per subscription instead of one per call: a setTimeout per
+      // handler call would cost more than the delivery itself. Unref'd, so a
+      // bus whose work is done never holds the process open.
+      this.timer = setTimeout(this.checkDeadlines, this.timeout);
+      this.timer.unref();
+    }
+  }
+
+  private readonly checkDeadlines = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const invocation of this.invocations) {
+      if (invocation.done || invocation.backoff !== undefined) continue;
+      if (invocation.deadline <= now) {
+        const error = new BusbarError(
+          'BUSBAR_ERR_HANDLER_TIMEOUT',
+          `handler of "${this.name}" did not settle within ${this.timeout} ms`,
+          {
+            details: {
+              subscription: this.name,
+              timeout: this.timeout,
+              attempt: invocation.attempt,
+            },
+          },
+        );
+        invocation.abort(error);
+        this.fail(invocation, error, true);
+      } else if (invocation.deadline < next) next = invocation.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY) {
+      this.timer = setTimeout(this.checkDeadlines, next - now);
+      this.timer.unref();
+    }
+  };
+
+  private succeed(invocation: Invocation, value: unknown): void {
+    if (invocation.done) return;
+    invocation.done = true;
+    this.invocations.delete(invocation);
+    if (value === skip) {
+      this.counts.skipped++;
+      this.finish(
+        invocation.delivery,
+        'skipped',
+        undefined,
+        invocation.attempt,
+        invocation.startedAt,
+      );
+    } else {
+      this.counts.completed++;
+      this.finish(
+        invocation.delivery,
+        'completed',
+        value,
+        invocation.attempt,
+        invocation.startedAt,
+      );
+    }
+  }
+
+  private fail(invocation: Invocation, thrown: unknown, retryable: boolean): void {
+    if (invocation.done) return;
+    invocation.done = true;
+    this.invocations.delete(invocation);
+    this.counts.failed++;
+    const error = toError(thrown);
+    if (retryable && invocation.attempt < this.retry.attempts && this.state !== CLOSED) {
+      this.counts.retried++;
+      const next = new Invocation(
+        this,
+        invocation.delivery,
+        invocation.attempt + 1,
+        invocation.startedAt,
+      );
+      this.invocations.add(next);
+      next.backoff = setTimeout(
+        () => {
+          next.backoff = undefined;
+          this.invocations.delete(next);
+          this.invoke(next);
+        },
+        backoffDelay(this.retry, next.attempt),
+      );
+      return;
+    }
+    this.counts.deadLettered++;
+    this.host.deadLetter(this, invocation.delivery, error, invocation.attempt);
+    this.finish(invocation.delivery, 'failed', error, invocation.attempt, invocation.startedAt);
+  }
+
+  private finish(
+    delivery: Delivery,
+    status: DeliveryStatus,
+    value: unknown,
+    attempts: number,
+    startedAt: number,
+  ): void {
+    this.running--;
+    if (startedAt !== 0) {
+      const now = performance.now();
+      this.histogram.record(now - startedAt);
+      if (status === 'completed' || status === 'skipped')
+        this.host.delivered(now - delivery.publishedAt);
+    } else if (status === 'completed' || status === 'skipped') {
+      this.host.delivered(-1);
+    }
+    if (this.keyed) this.releaseKey(delivery);
+    delivery.record(this, status, value, attempts);
+    if (this.idleWaiters.length > 0 && this.running === 0 && this.size === 0) this.notifyIdle();
+    this.pump();
+  }
+
+  private releaseKey(delivery: Delivery): void {
+    const key = delivery.event.partitionkey;
+    if (key === undefined) return;
+    const lane = this.lanes.get(key);
+    if (lane === undefined) return;
+    if (lane === null || lane.size === 0) {
+      this.lanes.delete(key);
+      return;
+    }
+    const next = lane.shift()!;
+    this.parked--;
+    if (this.parkAtEnqueue) this.queue.push(next);
+    else this.ready.push(next);
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Resolves when nothing is queued or in flight. */
+  whenIdle(): Promise<void> {
+    if (this.running === 0 && this.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops accepting events; what is queued is still handled. */
+  stopAccepting(): void {
+    if (this.state === ACTIVE || this.state === STARTING) this.state = DRAINING;
+    this.releaseRoomWaiters();
+  }
+
+  /**
+   * Gives up on everything unfinished: queued events and running or
+   * backing-off attempts settle as `cancelled` (running handlers see their
+   * signal abort). Returns what was cancelled.
+   */
+  cancelRemaining(reason: Error): Delivery[] {
+    this.state = CLOSED;
+    const cancelled: Delivery[] = [];
+    for (const invocation of [...this.invocations]) {
+      if (invocation.backoff !== undefined) clearTimeout(invocation.backoff);
+      invocation.done = true;
+      invocation.abort(reason);
+      cancelled.push(invocation.delivery);
+    }
+    this.invocations.clear();
+    for (const delivery of this.pendingDeliveries()) cancelled.push(delivery);
+    for (let d = this.queue.take(); d !== undefined; d = this.queue.take()) {}
+    for (let d = this.ready.shift(); d !== undefined; d = this.ready.shift()) {}
+    this.lanes.clear();
+    this.parked = 0;
+    for (const delivery of cancelled) {
+      this.counts.cancelled++;
+      delivery.record(this, 'cancelled', reason, 0);
+    }
+    this.running = 0;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.notifyIdle();
+    return cancelled;
+  }
+
+  /** Runs teardown once; failures are reported, not thrown. */
+  async close(): Promise<void> {
+    this.state = CLOSED;
+    this.releaseRoomWaiters();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.teardown === undefined) return;
+    try {
+      await this.teardown(this.context);
+    } catch (thrown) {
+      this.host.reportError(toError(thrown), `teardown of subscription "${this.name}"`);
+    }
+  }
+
+  private releaseRoomWaiters(): void {
+    for (let wake = this.roomWaiters.shift(); wake !== undefined; wake = this.roomWaiters.shift())
+      wake();
+  }
+
+  /** Deliveries waiting (queued, parked or ready), in no particular order. */
+  *pendingDeliveries(): IterableIterator<Delivery> {
+    yield* this.queue.values();
+    yield* this.ready.values();
+    for (const lane of this.lanes.values()) if (lane !== null) yield* lane.values();
+  }
+
+  /** Deliveries being handled right now, or waiting to retry. */
+  *activeDeliveries(): IterableIterator<Delivery> {
+    for (const invocation of this.invocations) yield invocation.delivery;
+  }
+
+  /** How long the oldest running attempt has been running, ms (0 if none). */
+  oldestRunningMs(now: number): number {
+    let oldest = 0;
+    for (const invocation of this.invocations) {
+      if (invocation.backoff === undefined && invocation.runningSince !== 0) {
+        oldest = Math.max(oldest, now - invocation.runningSince);
+      }
+    }
+    return oldest;
+  }
+
+  get failedSetup(): Error | undefined {
+    return this.setupError;
+  }
+
+  stats(): SubscriptionStats {
+    return {
+      name: this.name,
+      patterns: this.patterns.map((pattern) => String(pattern.source)),
+      pending: this.size,
+      inFlight: this.running,
+      concurrency: this.limit(),
+      queueLimit: this.queueLimit,
+      ...this.counts,
+      latency: {
+        p50: this.histogram.percentile(0.5),
+        p99: this.histogram.percentile(0.99),
+        mean: this.histogram.mean,
+      },
+    };
+  }
+}
+
+function subjectSet(
+  subject: string | readonly string[] | undefined,
+): ReadonlySet<string> | undefined {
+  if (subject === undefined) return undefined;
+  const subjects = typeof subject === 'string' ? [subject] : subject;
+  if (!Array.isArray(subjects) || subjects.some((s) => typeof s !== 'string')) {
+    throw invalidOption('subject', 'a string or an array of strings');
+  }
+  return new Set(subjects);
+}
+
+function oneOf<T extends string>(name: string, value: T, allowed: readonly T[]): T {
+  if (!allowed.includes(value)) throw invalidOption(name, `one of ${allowed.join(', ')}`);
+  return value;
+}
+
+function positiveInteger(name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1)
+    throw invalidOption(name, 'an integer ≥ 1');
+  return value as number;
+}
+
+function nonNegative(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw invalidOption(name, 'a finite number ≥ 0');
+  }
+  return value;
+}
+
+function invalidOption(name: string, expected: string): BusbarError {
+  return new BusbarError(
+    'BUSBAR_ERR_INVALID_ARGUMENT',
+    `subscription option "${name}" must be ${expected}`,
+    {
+      details: { option: name },
+    },
+  );
+}
