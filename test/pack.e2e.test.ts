@@ -55,6 +55,7 @@ async function run(
     throw new Error(
       `${file} ${args.join(' ')} failed in ${cwd}: ${e.message}\n` +
         `--- stdout ---\n${e.stdout ?? ''}\n--- stderr ---\n${e.stderr ?? ''}`,
+      { cause: error },
     );
   }
 }

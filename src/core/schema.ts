@@ -15,6 +15,7 @@ export interface StandardSchemaV1<Input = unknown, Output = Input> {
   };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-namespace -- the spec's own shape
 export declare namespace StandardSchemaV1 {
   type Result<Output> = SuccessResult<Output> | FailureResult;
   interface SuccessResult<Output> {

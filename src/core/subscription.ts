@@ -481,8 +481,8 @@ export class Subscription implements Recipient {
     }
     this.invocations.clear();
     for (const delivery of this.pendingDeliveries()) cancelled.push(delivery);
-    for (let d = this.queue.take(); d !== undefined; d = this.queue.take()) {}
-    for (let d = this.ready.shift(); d !== undefined; d = this.ready.shift()) {}
+    while (this.queue.take() !== undefined);
+    while (this.ready.shift() !== undefined);
     this.lanes.clear();
     this.parked = 0;
     for (const delivery of cancelled) {
