@@ -19,7 +19,7 @@ import {
   DeadLetterList,
   noticeOf,
 } from './dead-letters.ts';
-import { Delivery } from './delivery.ts';
+import { Delivery, isSampled } from './delivery.ts';
 import { BusbarError, OverloadError, toError } from './errors.ts';
 import { type BusbarEvent, buildEvent, expiryOf, nowRfc3339 } from './event.ts';
 import { runAndNotify } from './event-source.ts';
@@ -97,16 +97,28 @@ class EventBus implements SubscriptionHost {
     return this.closing;
   }
 
-  async publish(topic: string, data: unknown, options?: PublishOptions): Promise<Delivery> {
-    if (this.closing) throw closedError();
-    const route = this.table.route(topic);
-    if (route.definition?.schema !== undefined) {
-      data = validateData(topic, route.definition.schema, data);
-      if (data instanceof Promise) data = await data;
-    } else if (this.strict && route.definition === undefined) {
-      throw unknownTopic(topic);
+  publish(topic: string, data: unknown, options?: PublishOptions): Promise<Delivery> {
+    // Not an async function: the common case (no schema, no log, room in
+    // every queue) settles with one resolved promise instead of a chain.
+    try {
+      if (this.closing) throw closedError();
+      const route = this.table.route(topic);
+      if (route.definition?.schema !== undefined) return this.publishValidated(route, data, options);
+      if (this.strict && route.definition === undefined) throw unknownTopic(topic);
+      const event = buildEvent(topic, data, options, this.source);
+      if (this.log === undefined && options?.to === undefined) {
+        const delivery = this.enqueue(event, route, options);
+        if (delivery !== undefined) return Promise.resolve(delivery);
+      }
+      return this.dispatch(event, route, options);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.dispatch(buildEvent(topic, data, options, this.source), route, options);
+  }
+
+  private async publishValidated(route: Route, data: unknown, options: PublishOptions | undefined): Promise<Delivery> {
+    const valid = await validateData(route.topic, route.definition!.schema!, data);
+    return this.dispatch(buildEvent(route.topic, valid, options, this.source), route, options);
   }
 
   async publishEvent(input: unknown, options?: RoutingOptions): Promise<Delivery> {
@@ -122,11 +134,8 @@ class EventBus implements SubscriptionHost {
     return this.dispatch(event, route, options);
   }
 
-  private async dispatch(
-    event: BusbarEvent,
-    route: Route,
-    options: RoutingOptions | undefined,
-  ): Promise<Delivery> {
+  /** The slow path: commit to the log, then wait for room where the policy says so. */
+  private async dispatch(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Promise<Delivery> {
     if (options?.to !== undefined) this.named(options.to);
     if (this.log !== undefined) {
       const [sequence] = await this.log.append([event]);
@@ -134,28 +143,36 @@ class EventBus implements SubscriptionHost {
     }
     for (;;) {
       if (this.closing) throw closedError();
-      const targets = this.targetsOf(event, route, options);
-      const full = this.firstFull(targets, event);
-      if (full !== undefined) {
-        await full.waitForRoom();
-        continue;
-      }
-      const delivery = new Delivery(
-        event,
-        targets,
-        ++this.seq,
-        this.measure ? performance.now() : 0,
-        event.expirytime === undefined ? 0 : expiryOf(event),
-      );
-      for (let i = 0; i < targets.length; i++) {
-        const target = targets[i]!;
-        if (target.isFull) target.dropOldest();
-        target.enqueue(delivery);
-      }
-      route.published++;
-      this.publishedCount++;
-      return delivery;
+      const delivery = this.enqueue(event, route, options);
+      if (delivery !== undefined) return delivery;
+      await this.firstFull(this.targetsOf(event, route, options), event)?.waitForRoom();
     }
+  }
+
+  /**
+   * Hands the event to every target, or returns undefined when one of them
+   * is full with policy `wait` (nothing is enqueued then). Throws if one is
+   * full with policy `reject`.
+   */
+  private enqueue(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Delivery | undefined {
+    const targets = this.targetsOf(event, route, options);
+    if (this.firstFull(targets, event) !== undefined) return undefined;
+    const seq = ++this.seq;
+    const delivery = new Delivery(
+      event,
+      targets,
+      seq,
+      this.measure && isSampled(seq) ? performance.now() : 0,
+      event.expirytime === undefined ? 0 : expiryOf(event),
+    );
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i]!;
+      if (target.isFull) target.dropOldest();
+      target.enqueue(delivery);
+    }
+    route.published++;
+    this.publishedCount++;
+    return delivery;
   }
 
   /** The first full target whose policy is `wait`; throws for a full `reject` one. */
