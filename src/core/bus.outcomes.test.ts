@@ -261,6 +261,27 @@ describe('a handler that fails', () => {
     assert.equal(bus.deadLetters().length, 1);
   });
 
+  test('a handler that settles within its timeout completes', async (t) => {
+    const bus = createBus();
+    t.after(() => bus.close({ deadline: 50 }));
+    const handle = bus.subscribe(
+      'in-time',
+      'job.run',
+      async (_event, context) => {
+        await sleep(15);
+        return context.signal.aborted;
+      },
+      { timeout: 60, retry: { attempts: 1 } },
+    );
+
+    const receipt = await bus.publish('job.run', null);
+
+    assert.deepEqual(await receipt.settled(), [
+      { subscription: 'in-time', status: 'completed', value: false, attempts: 1 },
+    ]);
+    assert.equal(handle.stats().failed, 0);
+  });
+
   test("a timed-out attempt's signal is aborted with the timeout error", async (t) => {
     const bus = createBus();
     t.after(() => bus.close({ deadline: 50 }));
@@ -287,6 +308,29 @@ describe('a handler that fails', () => {
       assert.equal(signal.reason.code, 'BUSBAR_ERR_HANDLER_TIMEOUT');
     }
     assert.notEqual(signals[0], signals[1], 'each attempt has its own signal');
+  });
+
+  test('a signal first read after its attempt timed out is already aborted', async (t) => {
+    const bus = createBus();
+    t.after(() => bus.close({ deadline: 50 }));
+    let abortedWhenRead: boolean | undefined;
+    bus.subscribe(
+      'late-reader',
+      'job.run',
+      async (_event, context) => {
+        await sleep(30);
+        // The handler looks at its signal only now, well past its 5 ms timeout.
+        abortedWhenRead = context.signal.aborted;
+      },
+      { timeout: 5, retry: { attempts: 1 } },
+    );
+
+    const receipt = await bus.publish('job.run', null);
+    const [result] = await receipt.settled();
+    await until(() => abortedWhenRead !== undefined);
+
+    assert.equal(result?.status, 'failed');
+    assert.equal(abortedWhenRead, true);
   });
 
   test('a handler that never settles with the timeout disabled stays pending and in flight', async (t) => {
@@ -541,6 +585,34 @@ describe('dead letters', () => {
     const letters = bus.deadLetters();
     assert.deepEqual(letters.map((letter) => letter.subscription).sort(), ['a', 'b']);
     assert.equal(bus.deadLetters({ subscription: 'b' }).length, 1);
+  });
+
+  test('concurrent redrives deliver each dead letter once', async (t) => {
+    const bus = createBus();
+    t.after(() => bus.close({ deadline: 50 }));
+    let broken = true;
+    let calls = 0;
+    bus.subscribe(
+      'flaky',
+      'job.run',
+      () => {
+        calls++;
+        if (broken) throw new Error('database down');
+        return 'stored';
+      },
+      { retry: { attempts: 1 } },
+    );
+    await (await bus.publish('job.run', null)).settled();
+    assert.equal(bus.deadLetters().length, 1);
+    broken = false;
+    calls = 0;
+
+    const [first, second] = await Promise.all([bus.redrive(), bus.redrive()]);
+    await bus.idle();
+
+    assert.equal(first.length + second.length, 1);
+    assert.equal(calls, 1);
+    assert.deepEqual(bus.deadLetters(), []);
   });
 
   test('a strict bus still announces dead letters on busbar.dead_letter', async (t) => {

@@ -14,6 +14,19 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
   return { promise, resolve };
 }
 
+/** Resolves like `promise`, or rejects if it has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Subscribes `name` to `patterns` and returns the topics it receives, in order. */
 function record(
   bus: Bus,
@@ -197,6 +210,22 @@ describe('delivery modes', () => {
 
     assert.deepEqual(a, []);
     assert.equal(bus.stats().total_published, 0);
+  });
+
+  test('to: naming a subscription twice delivers the event to it once', async (t) => {
+    const bus = createBus();
+    t.after(() => bus.close({ deadline: 50 }));
+    const a = record(bus, 'a', 'orders.*');
+
+    const receipt = await bus.publish('orders.created', null, { to: ['a', 'a'] });
+    const results = await within(receipt.settled(), 200);
+    await bus.idle();
+
+    assert.deepEqual(receipt.recipients, ['a']);
+    assert.deepEqual(results, [
+      { subscription: 'a', status: 'completed', value: 'orders.created', attempts: 1 },
+    ]);
+    assert.deepEqual(a, ['orders.created']);
   });
 
   test('broadcast: true reaches every subscription whatever its patterns', async (t) => {
@@ -745,6 +774,51 @@ describe('setup and teardown', () => {
     await bus.close({ deadline: 50 });
 
     assert.deepEqual(steps, ['handle 1', 'handle 2', 'teardown connected']);
+  });
+
+  test('unsubscribing while setup is still running tears down what setup returned, after it', async (t) => {
+    const bus = createBus();
+    t.after(() => bus.close({ deadline: 50 }));
+    const steps: string[] = [];
+    const handle = bus.subscribe('indexer', 'document.*', () => {}, {
+      context: 'initial',
+      setup: async () => {
+        steps.push('setup started');
+        await sleep(15);
+        steps.push('setup ended');
+        return 'connection';
+      },
+      teardown: (context) => {
+        steps.push(`teardown ${context}`);
+      },
+    });
+
+    await handle.unsubscribe();
+    await sleep(25);
+
+    assert.deepEqual(steps, ['setup started', 'setup ended', 'teardown connection']);
+  });
+
+  test('closing the bus while setup is still running tears down what setup returned, after it', async () => {
+    const bus = createBus();
+    const steps: string[] = [];
+    bus.subscribe('indexer', 'document.*', () => {}, {
+      context: 'initial',
+      setup: async () => {
+        steps.push('setup started');
+        await sleep(15);
+        steps.push('setup ended');
+        return 'connection';
+      },
+      teardown: (context) => {
+        steps.push(`teardown ${context}`);
+      },
+    });
+
+    await bus.close({ deadline: 100 });
+    await sleep(25);
+
+    assert.deepEqual(steps, ['setup started', 'setup ended', 'teardown connection']);
   });
 
   test('teardown runs once when the bus closes', async (t) => {

@@ -347,6 +347,26 @@ describe('bus.health()', () => {
     assert.deepEqual(bus.health(), { status: 'ok', problems: [] });
   });
 
+  test('a handler running longer than stuckAfter is stuck even when its timeout is much longer', async (t) => {
+    const bus = createBus({ stuckAfter: 15 });
+    t.after(() => bus.close({ deadline: 50 }));
+    const open = gate();
+    // The default 30 s timeout: the handler is far from timing out, but stuck.
+    bus.subscribe('slow', 'job.run', () => open.wait());
+
+    const receipt = await bus.publish('job.run', null);
+    await sleep(40);
+    const health = bus.health();
+
+    open.open();
+    await receipt.settled();
+    assert.equal(health.status, 'degraded');
+    assert.deepEqual(
+      health.problems.map(({ subscription, code }) => ({ subscription, code })),
+      [{ subscription: 'slow', code: 'stuck' }],
+    );
+  });
+
   test('a queue at 80 % of its limit is reported as near its limit', async (t) => {
     const bus = createBus();
     t.after(() => bus.close({ deadline: 50 }));

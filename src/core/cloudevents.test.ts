@@ -146,10 +146,26 @@ describe('parseEvent with invalid input', () => {
   });
 
   test('rejects JSON that is not an object, naming what it is', () => {
-    rejects(() => parseEvent('[]'), 'BUSBAR_ERR_INVALID_EVENT', /expected a JSON object, got an array/);
-    rejects(() => parseEvent('null'), 'BUSBAR_ERR_INVALID_EVENT', /expected a JSON object, got null/);
-    rejects(() => parseEvent('"x"'), 'BUSBAR_ERR_INVALID_EVENT', /expected a JSON object, got string/);
-    rejects(() => parseEvent('42'), 'BUSBAR_ERR_INVALID_EVENT', /expected a JSON object, got number/);
+    rejects(
+      () => parseEvent('[]'),
+      'BUSBAR_ERR_INVALID_EVENT',
+      /expected a JSON object, got an array/,
+    );
+    rejects(
+      () => parseEvent('null'),
+      'BUSBAR_ERR_INVALID_EVENT',
+      /expected a JSON object, got null/,
+    );
+    rejects(
+      () => parseEvent('"x"'),
+      'BUSBAR_ERR_INVALID_EVENT',
+      /expected a JSON object, got string/,
+    );
+    rejects(
+      () => parseEvent('42'),
+      'BUSBAR_ERR_INVALID_EVENT',
+      /expected a JSON object, got number/,
+    );
   });
 
   test('rejects a missing or empty id, source or type, naming the attribute', () => {
@@ -157,21 +173,41 @@ describe('parseEvent with invalid input', () => {
       const missing: Record<string, unknown> = { ...minimal };
       delete missing[name];
       rejectsObject(missing, 'BUSBAR_ERR_INVALID_EVENT', new RegExp(`"${name}" is required`));
-      rejectsObject({ ...minimal, [name]: '' }, 'BUSBAR_ERR_INVALID_EVENT', new RegExp(`"${name}"`));
+      rejectsObject(
+        { ...minimal, [name]: '' },
+        'BUSBAR_ERR_INVALID_EVENT',
+        new RegExp(`"${name}"`),
+      );
       rejectsObject({ ...minimal, [name]: 7 }, 'BUSBAR_ERR_INVALID_EVENT', new RegExp(`"${name}"`));
     }
   });
 
   test('rejects a specversion other than "1.0", quoting it', () => {
-    rejectsObject({ ...minimal, specversion: '0.3' }, 'BUSBAR_ERR_INVALID_EVENT', /"specversion" must be "1.0", got "0.3"/);
-    rejectsObject({ ...minimal, specversion: 1 }, 'BUSBAR_ERR_INVALID_EVENT', /"specversion".*got 1/);
+    rejectsObject(
+      { ...minimal, specversion: '0.3' },
+      'BUSBAR_ERR_INVALID_EVENT',
+      /"specversion" must be "1.0", got "0.3"/,
+    );
+    rejectsObject(
+      { ...minimal, specversion: 1 },
+      'BUSBAR_ERR_INVALID_EVENT',
+      /"specversion".*got 1/,
+    );
     const { specversion: _, ...without } = minimal;
     rejectsObject(without, 'BUSBAR_ERR_INVALID_EVENT', /"specversion"/);
   });
 
   test('rejects a type that is not a valid topic with the invalid-topic code', () => {
-    rejectsObject({ ...minimal, type: 'order..created' }, 'BUSBAR_ERR_INVALID_TOPIC', /token 2 is empty/);
-    rejectsObject({ ...minimal, type: 'com.example.order created' }, 'BUSBAR_ERR_INVALID_TOPIC', /contains " "/);
+    rejectsObject(
+      { ...minimal, type: 'order..created' },
+      'BUSBAR_ERR_INVALID_TOPIC',
+      /token 2 is empty/,
+    );
+    rejectsObject(
+      { ...minimal, type: 'com.example.order created' },
+      'BUSBAR_ERR_INVALID_TOPIC',
+      /contains " "/,
+    );
   });
 
   test('rejects data and data_base64 together', () => {
@@ -183,7 +219,11 @@ describe('parseEvent with invalid input', () => {
   });
 
   test('rejects a data_base64 that is not a string', () => {
-    rejectsObject({ ...minimal, data_base64: 5 }, 'BUSBAR_ERR_INVALID_EVENT', /"data_base64" must be a base64 string/);
+    rejectsObject(
+      { ...minimal, data_base64: 5 },
+      'BUSBAR_ERR_INVALID_EVENT',
+      /"data_base64" must be a base64 string/,
+    );
   });
 
   test('rejects a time that is not RFC 3339, naming the attribute', () => {
@@ -196,17 +236,33 @@ describe('parseEvent with invalid input', () => {
   });
 
   test('rejects a priority that is not an integer', () => {
-    rejectsObject({ ...minimal, priority: 1.5 }, 'BUSBAR_ERR_INVALID_EVENT', /"priority" must be an integer/);
-    rejectsObject({ ...minimal, priority: '1' }, 'BUSBAR_ERR_INVALID_EVENT', /"priority" must be an integer/);
+    rejectsObject(
+      { ...minimal, priority: 1.5 },
+      'BUSBAR_ERR_INVALID_EVENT',
+      /"priority" must be an integer/,
+    );
+    rejectsObject(
+      { ...minimal, priority: '1' },
+      'BUSBAR_ERR_INVALID_EVENT',
+      /"priority" must be an integer/,
+    );
   });
 
   test('rejects a sequence that is not an integer', () => {
-    rejectsObject({ ...minimal, sequence: 'first' }, 'BUSBAR_ERR_INVALID_EVENT', /"sequence" must be an integer/);
+    rejectsObject(
+      { ...minimal, sequence: 'first' },
+      'BUSBAR_ERR_INVALID_EVENT',
+      /"sequence" must be an integer/,
+    );
   });
 
   test('rejects subject, datacontenttype or dataschema that are not strings', () => {
     for (const name of ['subject', 'datacontenttype', 'dataschema']) {
-      rejectsObject({ ...minimal, [name]: 1 }, 'BUSBAR_ERR_INVALID_EVENT', new RegExp(`"${name}" must be a string`));
+      rejectsObject(
+        { ...minimal, [name]: 1 },
+        'BUSBAR_ERR_INVALID_EVENT',
+        new RegExp(`"${name}" must be a string`),
+      );
     }
   });
 

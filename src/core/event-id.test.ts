@@ -30,12 +30,19 @@ describe('createEventId', () => {
   });
 
   test('100,000 ids are unique and strictly increasing as strings in creation order', () => {
-    const ids = Array.from({ length: 100_000 }, createEventId);
+    const ids = Array.from({ length: 100_000 }, () => createEventId());
     assert.equal(new Set(ids).size, ids.length);
     for (let i = 1; i < ids.length; i++) {
       assert.ok(ids[i - 1]! < ids[i]!, `id ${i} ${ids[i]} is not after ${ids[i - 1]}`);
     }
     for (const id of [ids[0]!, ids[50_000]!, ids[99_999]!]) assert.match(id, UUID);
+  });
+
+  test('ids stay increasing when given a clock reading older than the last one', () => {
+    const first = createEventId();
+    const second = createEventId(Date.now() - 60_000);
+    const third = createEventId(0);
+    assert.ok(first < second && second < third, `${first} ${second} ${third}`);
   });
 
   test('ids stay increasing across millisecond boundaries', async () => {

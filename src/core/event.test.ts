@@ -28,7 +28,14 @@ describe('buildEvent without options', () => {
     const before = Date.now();
     const event = build(undefined);
     const after = Date.now();
-    assert.deepEqual(Object.keys(event).sort(), ['data', 'id', 'source', 'specversion', 'time', 'type']);
+    assert.deepEqual(Object.keys(event).sort(), [
+      'data',
+      'id',
+      'source',
+      'specversion',
+      'time',
+      'type',
+    ]);
     assert.equal(event.specversion, '1.0');
     assert.equal(event.type, 'order.created');
     assert.equal(event.source, 'test-source');
@@ -64,7 +71,14 @@ describe('buildEvent without options', () => {
 describe('buildEvent with options', () => {
   test('an empty options object gives the same defaults as none', () => {
     const event = build({});
-    assert.deepEqual(Object.keys(event).sort(), ['data', 'id', 'source', 'specversion', 'time', 'type']);
+    assert.deepEqual(Object.keys(event).sort(), [
+      'data',
+      'id',
+      'source',
+      'specversion',
+      'time',
+      'type',
+    ]);
     assert.equal(event.source, 'test-source');
     assert.ok(timeOfEventId(event.id) !== undefined);
     assert.match(event.time, RFC3339_UTC);
@@ -79,7 +93,10 @@ describe('buildEvent with options', () => {
 
   test('keeps a time string as given', () => {
     assert.equal(build({ time: '2024-05-01T12:00:00+02:00' }).time, '2024-05-01T12:00:00+02:00');
-    assert.equal(build({ time: '2024-05-01T10:00:00.123456Z' }).time, '2024-05-01T10:00:00.123456Z');
+    assert.equal(
+      build({ time: '2024-05-01T10:00:00.123456Z' }).time,
+      '2024-05-01T10:00:00.123456Z',
+    );
   });
 
   test('formats a Date time as RFC 3339 in UTC', () => {
@@ -198,7 +215,11 @@ describe('buildEvent with options', () => {
 
 describe('buildEvent with invalid options', () => {
   test('rejects a priority that is not an integer', () => {
-    rejects({ priority: 1.5 }, 'BUSBAR_ERR_INVALID_ARGUMENT', /option "priority" must be an integer/);
+    rejects(
+      { priority: 1.5 },
+      'BUSBAR_ERR_INVALID_ARGUMENT',
+      /option "priority" must be an integer/,
+    );
     rejects({ priority: Number.NaN }, 'BUSBAR_ERR_INVALID_ARGUMENT', /"priority"/);
     rejects({ priority: Number.POSITIVE_INFINITY }, 'BUSBAR_ERR_INVALID_ARGUMENT', /"priority"/);
     rejects({ priority: '1' }, 'BUSBAR_ERR_INVALID_ARGUMENT', /"priority".*got "1"/);
@@ -221,7 +242,11 @@ describe('buildEvent with invalid options', () => {
       '2024-01-01T25:00:00Z',
       '',
     ]) {
-      rejects({ time }, 'BUSBAR_ERR_INVALID_ARGUMENT', /option "time" must be an RFC 3339 timestamp/);
+      rejects(
+        { time },
+        'BUSBAR_ERR_INVALID_ARGUMENT',
+        /option "time" must be an RFC 3339 timestamp/,
+      );
     }
   });
 
@@ -234,7 +259,11 @@ describe('buildEvent with invalid options', () => {
   });
 
   test('rejects an invalid Date as time', () => {
-    rejects({ time: new Date(Number.NaN) }, 'BUSBAR_ERR_INVALID_ARGUMENT', /"time" must be a valid Date/);
+    rejects(
+      { time: new Date(Number.NaN) },
+      'BUSBAR_ERR_INVALID_ARGUMENT',
+      /"time" must be a valid Date/,
+    );
   });
 
   test('rejects a bad expirytime', () => {
@@ -251,7 +280,15 @@ describe('buildEvent with invalid options', () => {
   });
 
   test('rejects extension names that are not 1-20 lower-case letters or digits', () => {
-    for (const name of ['Has-Caps', 'Upper', 'with_underscore', 'dash-ed', '', 'a'.repeat(21), 'é']) {
+    for (const name of [
+      'Has-Caps',
+      'Upper',
+      'with_underscore',
+      'dash-ed',
+      '',
+      'a'.repeat(21),
+      'é',
+    ]) {
       rejects(
         { extensions: { [name]: 'x' } },
         'BUSBAR_ERR_INVALID_EVENT',
@@ -332,9 +369,6 @@ describe('expiryOf', () => {
   });
 
   test('returns the expiry instant in epoch milliseconds', () => {
-    assert.equal(
-      expiryOf(build({ expirytime: '2030-01-01T00:00:00Z' })),
-      Date.UTC(2030, 0, 1),
-    );
+    assert.equal(expiryOf(build({ expirytime: '2030-01-01T00:00:00Z' })), Date.UTC(2030, 0, 1));
   });
 });

@@ -18,9 +18,8 @@ type Events = {
 };
 
 // True only when A and B are the same type (not merely assignable).
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2
-  ? true
-  : false;
+type Equal<A, B> =
+  (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 
 function strictBus() {
   const bus = createBus<Events>({ strict: true, stats: false });
@@ -38,8 +37,7 @@ function strictBus() {
 describe('TopicsMatching', () => {
   test('resolves literal and wildcard patterns to the topics they match', () => {
     const created: Equal<TopicsMatching<Events, 'order.created'>, 'order.created'> = true;
-    const oneToken: Equal<TopicsMatching<Events, 'order.*'>, 'order.created' | 'order.paid'> =
-      true;
+    const oneToken: Equal<TopicsMatching<Events, 'order.*'>, 'order.created' | 'order.paid'> = true;
     const oneOrMore: Equal<
       TopicsMatching<Events, 'order.>'>,
       'order.created' | 'order.paid' | 'order.eu.shipped'
@@ -65,10 +63,14 @@ describe('TopicsMatching', () => {
       EventsMatching<Events, readonly ['order.created', 'user.signed_up']>,
       EventOf<Events, 'order.created'> | EventOf<Events, 'user.signed_up'>
     > = true;
-    const regexp: Equal<EventsMatching<Events, RegExp>, EventOf<Events, keyof Events & string>> =
-      true;
-    const unmatched: Equal<EventsMatching<Events, 'invoice.*'>, BusbarEvent<unknown, string>> =
-      true;
+    const regexp: Equal<
+      EventsMatching<Events, RegExp>,
+      EventOf<Events, keyof Events & string>
+    > = true;
+    const unmatched: Equal<
+      EventsMatching<Events, 'invoice.*'>,
+      BusbarEvent<unknown, string>
+    > = true;
     assert.deepEqual([union, list, regexp, unmatched], [true, true, true, true]);
   });
 });
