@@ -335,3 +335,34 @@ test('publishers waiting for room are released in the order they arrived', async
   assert.deepEqual(slow.handled, range(0, 56));
   await bus.close();
 });
+
+test('under policy wait a publish call that has to wait is never overtaken by a later publish call', async () => {
+  const bus = createBus<Events>();
+  const handled: number[] = [];
+  bus.subscribe(
+    'slow',
+    'feed.item',
+    async (event) => {
+      await null;
+      handled.push(event.data.n);
+    },
+    { queueLimit: 3, overflow: 'wait' },
+  );
+  // Four publishers share one key; `n` is the global order of the publish calls.
+  let calls = 0;
+  const publishers = range(0, 4).map(async (p) => {
+    for (let i = 0; i < 200; i++) {
+      const publishing = bus.publish('feed.item', { n: calls++ }, { key: 'k' });
+      if ((i + p) % 3 === 0) await publishing;
+      else await null;
+    }
+  });
+  await Promise.all(publishers);
+  await bus.idle();
+
+  assert.equal(handled.length, 800);
+  const overtaken = handled.filter((n, i) => i > 0 && n < handled[i - 1]!).length;
+  assert.equal(overtaken, 0, `${overtaken} events were handled after a later publish call's event`);
+  assert.deepEqual(handled, range(0, 800));
+  await bus.close();
+});

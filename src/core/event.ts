@@ -64,6 +64,16 @@ export const CORE_ATTRIBUTES: ReadonlySet<string> = new Set([
   'data_base64',
 ]);
 
+/** Extensions with their own publish option (or, for `sequence`, set by the store). */
+const MANAGED_EXTENSIONS: ReadonlyMap<string, string> = new Map([
+  ['partitionkey', '"key"'],
+  ['traceparent', '"traceparent"'],
+  ['transactionid', '"transactionid"'],
+  ['expirytime', '"ttl" or "expirytime"'],
+  ['priority', '"priority"'],
+  ['sequence', '(none: the log assigns it)'],
+]);
+
 const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
 
 // Formatting a Date is the costliest part of stamping an event; events
@@ -131,7 +141,18 @@ export function buildEvent(
       throw invalidOption('priority', 'an integer', options.priority);
     event.priority = options.priority;
   }
-  if (options.extensions !== undefined) addExtensions(event, options.extensions);
+  if (options.extensions !== undefined) {
+    for (const name of Object.keys(options.extensions)) {
+      if (MANAGED_EXTENSIONS.has(name)) {
+        throw new BusbarError(
+          'BUSBAR_ERR_INVALID_ARGUMENT',
+          `extension "${name}" is set by Busbar: use the publish option ${MANAGED_EXTENSIONS.get(name)} instead`,
+          { details: { attribute: name } },
+        );
+      }
+    }
+    addExtensions(event, options.extensions);
+  }
   return Object.freeze(event) as unknown as BusbarEvent;
 }
 
@@ -172,7 +193,7 @@ function nonEmpty(name: string, value: unknown): string {
   return value;
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/;
 
 /** Accepts a Date or an RFC 3339 string; returns the RFC 3339 string. */
 export function rfc3339(name: string, value: unknown): string {
@@ -180,10 +201,20 @@ export function rfc3339(name: string, value: unknown): string {
     if (Number.isNaN(value.getTime())) throw invalidOption(name, 'a valid Date', value);
     return value.toISOString();
   }
-  if (typeof value !== 'string' || !RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
-    throw invalidOption(name, 'an RFC 3339 timestamp', value);
-  }
+  if (typeof value !== 'string' || !isRfc3339(value)) throw invalidOption(name, 'an RFC 3339 timestamp', value);
   return value;
+}
+
+function isRfc3339(value: string): boolean {
+  const match = RFC3339.exec(value);
+  if (match === null) return false;
+  // Date.parse rolls 2024-02-30 over to March 1st, so each field is checked.
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as number[];
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth) return false;
+  if (hour! > 23 || minute! > 59 || second! > 60) return false; // 60: a leap second
+  if (match[9] !== undefined && (Number(match[9]) > 23 || Number(match[10]) > 59)) return false;
+  return true;
 }
 
 function invalidOption(name: string, expected: string, value: unknown): BusbarError {

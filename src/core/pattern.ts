@@ -4,7 +4,8 @@ import { MAX_TOPIC_LENGTH, quote } from './topic.ts';
 /**
  * What a subscription listens to: a topic, a NATS-style wildcard pattern
  * (`orders.*` matches one token, `orders.>` one or more), or a RegExp tested
- * against the whole topic.
+ * against the topic like `RegExp#test` (anchor it, `/^orders\./`, to match
+ * from the start).
  */
 export type Pattern = string | RegExp;
 

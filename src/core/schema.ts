@@ -32,8 +32,9 @@ export declare namespace StandardSchemaV1 {
 }
 
 export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
+  // ArkType's types are functions, so a callable with the property counts too.
   return (
-    typeof value === 'object' &&
+    (typeof value === 'object' || typeof value === 'function') &&
     value !== null &&
     typeof (value as StandardSchemaV1)['~standard']?.validate === 'function'
   );
