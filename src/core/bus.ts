@@ -58,7 +58,7 @@ class EventBus implements SubscriptionHost {
   readonly measure: boolean;
   private readonly source: string;
   private readonly strict: boolean;
-  private readonly stuckAfter: number;
+  readonly stuckAfter: number;
   private readonly log: BusOptions['log'];
   private readonly onError: (error: Error, origin: string) => void;
   private readonly table = new RoutingTable();
@@ -71,6 +71,9 @@ class EventBus implements SubscriptionHost {
   private latencySum = 0;
   private latencyCount = 0;
   private closing = false;
+  private closeReport: Promise<CloseReport> | undefined;
+  /** Unsubscribed but still finishing what they had queued. */
+  private readonly draining = new Set<Subscription>();
   // Counters of subscriptions that are gone, so bus totals never go down.
   private retired = { expired: 0, dropped: 0 };
 
@@ -98,17 +101,22 @@ class EventBus implements SubscriptionHost {
   }
 
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<Delivery> {
+    return this.publishOn(topic, data, options, this.strict);
+  }
+
+  /** `strict` is false for Busbar's own topics, which need no registering. */
+  private publishOn(topic: string, data: unknown, options: PublishOptions | undefined, strict: boolean): Promise<Delivery> {
     // Not an async function: the common case (no schema, no log, room in
     // every queue) settles with one resolved promise instead of a chain.
     try {
       if (this.closing) throw closedError();
       const route = this.table.route(topic);
       if (route.definition?.schema !== undefined) return this.publishValidated(route, data, options);
-      if (this.strict && route.definition === undefined) throw unknownTopic(topic);
+      if (strict && route.definition === undefined) throw unknownTopic(topic);
       const event = buildEvent(topic, data, options, this.source);
       if (this.log === undefined && options?.to === undefined) {
         const delivery = this.enqueue(event, route, options);
-        if (delivery !== undefined) return Promise.resolve(delivery);
+        return delivery instanceof Delivery ? Promise.resolve(delivery) : delivery;
       }
       return this.dispatch(event, route, options);
     } catch (error) {
@@ -126,7 +134,8 @@ class EventBus implements SubscriptionHost {
     let event = parseCloudEvent(input);
     const route = this.table.route(event.type);
     if (route.definition?.schema !== undefined) {
-      await validateData(event.type, route.definition.schema, event.data);
+      const data = await validateData(event.type, route.definition.schema, event.data);
+      if (data !== event.data) event = Object.freeze({ ...event, data });
     } else if (this.strict && route.definition === undefined) {
       throw unknownTopic(event.type);
     }
@@ -134,29 +143,28 @@ class EventBus implements SubscriptionHost {
     return this.dispatch(event, route, options);
   }
 
-  /** The slow path: commit to the log, then wait for room where the policy says so. */
+  /** The slow path: commit to the log first. */
   private async dispatch(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Promise<Delivery> {
     if (options?.to !== undefined) this.named(options.to);
     if (this.log !== undefined) {
       const [sequence] = await this.log.append([event]);
       event = Object.freeze({ ...event, sequence });
-    }
-    for (;;) {
       if (this.closing) throw closedError();
-      const delivery = this.enqueue(event, route, options);
-      if (delivery !== undefined) return delivery;
-      await this.firstFull(this.targetsOf(event, route, options), event)?.waitForRoom();
     }
+    return this.enqueue(event, route, options);
   }
 
   /**
-   * Hands the event to every target, or returns undefined when one of them
-   * is full with policy `wait` (nothing is enqueued then). Throws if one is
-   * full with policy `reject`.
+   * Hands the event to every target. Throws if one of them is full with
+   * policy `reject` (then nobody gets it); returns a promise when one is full
+   * with policy `wait`, settled once that queue has admitted it.
    */
-  private enqueue(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Delivery | undefined {
+  private enqueue(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Delivery | Promise<Delivery> {
     const targets = this.targetsOf(event, route, options);
-    if (this.firstFull(targets, event) !== undefined) return undefined;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i]!;
+      if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, event);
+    }
     const seq = ++this.seq;
     const delivery = new Delivery(
       event,
@@ -165,34 +173,25 @@ class EventBus implements SubscriptionHost {
       this.measure && isSampled(seq) ? performance.now() : 0,
       event.expirytime === undefined ? 0 : expiryOf(event),
     );
+    let admissions: Promise<void>[] | undefined;
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i]!;
-      if (target.isFull) target.dropOldest();
-      target.enqueue(delivery);
+      if (!target.hasNoRoom) target.enqueue(delivery);
+      else if (target.overflow === 'drop-oldest') {
+        target.dropOldest();
+        target.enqueue(delivery);
+      } else (admissions ??= []).push(target.admitLater(delivery));
     }
-    route.published++;
-    this.publishedCount++;
-    return delivery;
-  }
-
-  /** The first full target whose policy is `wait`; throws for a full `reject` one. */
-  private firstFull(
-    targets: readonly Subscription[],
-    event: BusbarEvent,
-  ): Subscription | undefined {
-    let waitFor: Subscription | undefined;
-    for (let i = 0; i < targets.length; i++) {
-      const target = targets[i]!;
-      if (!target.isFull) continue;
-      if (target.overflow === 'reject') {
-        throw new OverloadError(
-          `subscription "${target.name}" has ${target.size} events queued (limit ${target.queueLimit}); "${event.type}" was not published`,
-          { subscription: target.name, queueLimit: target.queueLimit, topic: event.type },
-        );
-      }
-      if (target.overflow === 'wait') waitFor ??= target;
+    if (admissions === undefined) {
+      route.published++;
+      this.publishedCount++;
+      return delivery;
     }
-    return waitFor;
+    return Promise.all(admissions).then(() => {
+      route.published++;
+      this.publishedCount++;
+      return delivery;
+    });
   }
 
   private targetsOf(
@@ -219,7 +218,7 @@ class EventBus implements SubscriptionHost {
         'option "to" must be an array of subscription names',
       );
     }
-    return names.map((name) => {
+    return [...new Set(names)].map((name) => {
       const subscription = this.table.get(name);
       if (subscription === undefined || !subscription.accepting) {
         throw new BusbarError(
@@ -296,8 +295,10 @@ class EventBus implements SubscriptionHost {
     if (!subscription.accepting) return;
     subscription.stopAccepting();
     this.table.remove(subscription);
+    this.draining.add(subscription);
     await subscription.whenIdle();
-    await subscription.close();
+    if (!this.draining.delete(subscription)) return; // bus.close() took over
+    await subscription.close(closedError('the subscription was removed'));
     const stats = subscription.stats();
     this.retired.expired += stats.expired;
     this.retired.dropped += stats.dropped;
@@ -338,7 +339,7 @@ class EventBus implements SubscriptionHost {
     // A failure to handle a dead-letter notice is kept but not announced
     // again, or a catch-all subscriber that always fails would loop forever.
     if (delivery.event.type === DEAD_LETTER_TOPIC || this.closing) return;
-    this.publish(DEAD_LETTER_TOPIC, noticeOf(letter), { subject: subscription.name }).catch(
+    this.publishOn(DEAD_LETTER_TOPIC, noticeOf(letter), { subject: subscription.name }, false).catch(
       (thrown) => this.reportError(toError(thrown), 'publishing a dead-letter notice'),
     );
   }
@@ -368,9 +369,14 @@ class EventBus implements SubscriptionHost {
     for (const letter of this.letters.list(filter)) {
       const subscription = this.table.get(letter.subscription);
       if (subscription === undefined || !subscription.accepting) continue;
-      const route = this.table.route(letter.event.type);
-      receipts.push(await this.dispatch(letter.event, route, { to: [letter.subscription] }));
-      this.letters.remove(letter.id);
+      // Taken off the list before the first await, so a concurrent redrive cannot send it twice.
+      if (!this.letters.remove(letter.id)) continue;
+      try {
+        receipts.push(await this.enqueue(letter.event, this.table.route(letter.event.type), { to: [letter.subscription] }));
+      } catch (error) {
+        this.letters.restore(letter);
+        throw error;
+      }
     }
     return receipts;
   }
@@ -406,9 +412,13 @@ class EventBus implements SubscriptionHost {
     return runAndNotify(this, topic, work, options);
   }
 
+  private everySubscription(): Subscription[] {
+    return [...this.table.all(), ...this.draining];
+  }
+
   async idle(): Promise<void> {
     for (;;) {
-      const busy = this.table.all().filter((each) => !isIdle(each));
+      const busy = this.everySubscription().filter((each) => !isIdle(each));
       if (busy.length === 0) return;
       await Promise.all(busy.map((each) => each.whenIdle()));
     }
@@ -443,7 +453,6 @@ class EventBus implements SubscriptionHost {
     if (this.closing)
       return { status: 'closed', problems: [{ code: 'closed', message: 'the bus is closed' }] };
     const problems: HealthProblem[] = [];
-    const now = performance.now();
     for (const subscription of this.table.all()) {
       const name = subscription.name;
       if (subscription.failedSetup !== undefined) {
@@ -453,7 +462,7 @@ class EventBus implements SubscriptionHost {
           message: subscription.failedSetup.message,
         });
       }
-      const running = subscription.oldestRunningMs(now);
+      const running = subscription.oldestRunningMs();
       if (running > this.stuckAfter) {
         problems.push({
           subscription: name,
@@ -472,40 +481,49 @@ class EventBus implements SubscriptionHost {
     return { status: problems.length === 0 ? 'ok' : 'degraded', problems };
   }
 
-  async close(options: { deadline?: number } = {}): Promise<CloseReport> {
-    const deadline = options.deadline ?? 30_000;
-    if (this.closing) return { drained: true, unfinished: [] };
+  close(options: { deadline?: number } = {}): Promise<CloseReport> {
+    this.closeReport ??= this.shutDown(options.deadline ?? 30_000);
+    return this.closeReport;
+  }
+
+  private async shutDown(deadline: number): Promise<CloseReport> {
     this.closing = true;
-    const subscriptions = [...this.table.all()];
-    for (const subscription of subscriptions) subscription.stopAccepting();
+    const subscriptions = this.everySubscription();
+    this.draining.clear();
+    const refusal = closedError();
+    for (const subscription of subscriptions) subscription.stopAccepting(refusal);
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadlinePassed = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadline);
+    });
     const drained = await Promise.race([
       Promise.all(subscriptions.map((each) => each.whenIdle())).then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), deadline);
-      }),
+      deadlinePassed.then(() => false),
     ]);
-    clearTimeout(timer);
     const unfinished: CloseReport['unfinished'] = [];
+    const reason = closedError('the bus closed before this event was handled');
     if (!drained) {
-      const reason = closedError('the bus closed before this event was handled');
       for (const subscription of subscriptions) {
         for (const delivery of subscription.cancelRemaining(reason)) {
-          unfinished.push({
-            subscription: subscription.name,
-            eventId: delivery.event.id,
-            type: delivery.event.type,
-          });
+          unfinished.push({ subscription: subscription.name, eventId: delivery.event.id, type: delivery.event.type });
         }
       }
     }
-    await Promise.all(subscriptions.map((each) => each.close()));
+    await Promise.all(subscriptions.map((each) => each.close(reason, deadlinePassed)));
+    clearTimeout(timer);
     return { drained, unfinished };
   }
 }
 
 function isIdle(subscription: Subscription): boolean {
   return subscription.size === 0 && subscription.inFlight === 0;
+}
+
+function overloaded(target: Subscription, event: BusbarEvent): OverloadError {
+  return new OverloadError(
+    `subscription "${target.name}" has ${target.size} events queued (limit ${target.queueLimit}); "${event.type}" was not published`,
+    { subscription: target.name, queueLimit: target.queueLimit, topic: event.type },
+  );
 }
 
 function closedError(message = 'the bus is closed'): BusbarError {

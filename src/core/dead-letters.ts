@@ -61,8 +61,13 @@ export class DeadLetterList {
     return found;
   }
 
-  remove(id: string): void {
-    this.letters.delete(id);
+  remove(id: string): boolean {
+    return this.letters.delete(id);
+  }
+
+  /** Puts back a letter taken off for a redrive that failed. */
+  restore(letter: DeadLetter): void {
+    this.letters.set(letter.id, letter);
   }
 
   get size(): number {

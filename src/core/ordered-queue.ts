@@ -9,6 +9,8 @@ export interface OrderedQueue<T> {
   take(): T | undefined;
   /** Removes the item that has waited longest (FIFO/LIFO) or would be served last (priority). */
   dropOldest(): T | undefined;
+  /** The item `dropOldest` would remove, left in place. */
+  peekOldest(): T | undefined;
   values(): IterableIterator<T>;
 }
 
@@ -62,6 +64,10 @@ export class Deque<T> implements OrderedQueue<T> {
     return this.shift();
   }
 
+  peekOldest(): T | undefined {
+    return this.count === 0 ? undefined : this.items[this.head];
+  }
+
   shift(): T | undefined {
     if (this.count === 0) return undefined;
     const item = this.items[this.head];
@@ -112,12 +118,20 @@ export class PriorityQueue<T extends Prioritized> implements OrderedQueue<T> {
   }
 
   dropOldest(): T | undefined {
-    // Only on overflow: a linear scan for the item that would be served last.
     const heap = this.heap;
-    if (heap.length === 0) return undefined;
+    return heap.length === 0 ? undefined : this.removeAt(this.lastServed());
+  }
+
+  peekOldest(): T | undefined {
+    return this.heap[this.lastServed()];
+  }
+
+  // Only on overflow: a linear scan for the item that would be served last.
+  private lastServed(): number {
+    const heap = this.heap;
     let last = 0;
     for (let i = 1; i < heap.length; i++) if (before(heap[last]!, heap[i]!)) last = i;
-    return this.removeAt(last);
+    return last;
   }
 
   values(): IterableIterator<T> {

@@ -2,7 +2,7 @@ import type { Delivery, Recipient } from './delivery.ts';
 import { BusbarError, toError } from './errors.ts';
 import type { BusbarEvent } from './event.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
-import { createOrderedQueue, Deque, type OrderedQueue } from './ordered-queue.ts';
+import { createOrderedQueue, Deque, type OrderedQueue, type QueueOrder } from './ordered-queue.ts';
 import type { CompiledPattern } from './pattern.ts';
 import { type DeliveryStatus, skip } from './results.ts';
 import { backoffDelay, type RetryPolicy, retryPolicy } from './retry.ts';
@@ -18,6 +18,8 @@ import type {
 export interface SubscriptionHost {
   /** Whether latencies are measured (stats on). */
   readonly measure: boolean;
+  /** A handler running longer than this (ms) counts as stuck. */
+  readonly stuckAfter: number;
   deadLetter(subscription: Subscription, delivery: Delivery, error: Error, attempts: number): void;
   delivered(latencyMs: number): void;
   reportError(error: Error, origin: string): void;
@@ -32,8 +34,6 @@ class Invocation implements HandlerContext {
   readonly startedAt: number;
   /** The owner's timeout sweep generation when this attempt was tracked. */
   generation = 0;
-  /** `performance.now()` when tracked, kept only where no timeout sweep runs. */
-  runningSince = 0;
   done = false;
   // Links in the owner's list of running invocations: an intrusive list adds
   // and removes in a few nanoseconds where a Set takes fifty.
@@ -65,15 +65,22 @@ class Invocation implements HandlerContext {
   }
 
   abort(reason: Error): void {
-    this.controller?.abort(reason);
+    // Made here if the handler has not looked yet, so a later look sees it aborted.
+    (this.controller ??= new AbortController()).abort(reason);
   }
 }
 
-// Timeouts are enforced by a sweep that ticks every quarter of the timeout
-// while handlers run: an attempt fails once 5 ticks have passed since it
-// started, that is between 1 and 1.25 timeouts. A timer or a clock read per
-// call would cost more than the delivery itself.
-const SWEEP_TICKS_PER_TIMEOUT = 4;
+// Timeouts are enforced, and running time measured, by a sweep that ticks
+// while handlers run (every quarter of the timeout or half the stuck
+// threshold, whichever is shorter): an attempt fails once it has surely run
+// for the timeout, that is within one tick after it. A timer or a clock read
+// per call would cost more than the delivery itself.
+
+interface BlockedPublish {
+  delivery: Delivery;
+  admit: () => void;
+  refuse: (error: Error) => void;
+}
 
 const STARTING = 0;
 const ACTIVE = 1;
@@ -91,6 +98,7 @@ export class Subscription implements Recipient {
   readonly subjects: ReadonlySet<string> | undefined;
   readonly overflow: OverflowPolicy;
   readonly queueLimit: number;
+  readonly order: QueueOrder;
   context: unknown;
 
   private readonly host: SubscriptionHost;
@@ -116,12 +124,17 @@ export class Subscription implements Recipient {
   private running = 0;
   private readonly invocations = new InvocationList();
   private sweeper: ReturnType<typeof setInterval> | undefined = undefined;
+  private sweeperHeld = false;
   private generation = 0;
+  /** Sweep period, ms: fine enough for both the timeout and the host's stuck threshold. */
+  private readonly tick: number;
   private pumpScheduled = false;
   private pumping = false;
   private state = STARTING;
   private setupError: Error | undefined = undefined;
-  private readonly roomWaiters = new Deque<() => void>();
+  // Publishes waiting for room (policy `wait`), in call order: room that
+  // frees up goes to them first, so a later publish cannot overtake them.
+  private readonly blocked = new Deque<BlockedPublish>();
   private idleWaiters: (() => void)[] = [];
   readonly ready$: Promise<void>;
 
@@ -156,9 +169,11 @@ export class Subscription implements Recipient {
       'drop-oldest',
     ]);
     const order = oneOf('order', options.order ?? 'fifo', ['fifo', 'lifo', 'priority']);
+    this.order = order;
     this.queueLimit = positiveInteger('queueLimit', options.queueLimit ?? 10_000);
     this.retry = retryPolicy(options.retry);
     this.timeout = nonNegative('timeout', options.timeout ?? 30_000);
+    this.tick = Math.max(1, Math.min(this.timeout === 0 ? Infinity : this.timeout / 4, host.stuckAfter / 2));
     const concurrency = options.concurrency ?? 1;
     if (typeof concurrency === 'number') {
       this.minConcurrency = this.maxConcurrency = positiveInteger('concurrency', concurrency);
@@ -215,17 +230,48 @@ export class Subscription implements Recipient {
     return this.state === STARTING || this.state === ACTIVE;
   }
 
-  /** Resolves once the queue has room again (or the subscription closes). */
-  waitForRoom(): Promise<void> {
-    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  /** True when a new event cannot be enqueued now: the queue is full or earlier publishes wait. */
+  get hasNoRoom(): boolean {
+    return this.blocked.size > 0 || this.size >= this.queueLimit;
   }
 
-  /** Makes room by dropping the oldest queued event (policy `drop-oldest`). */
+  /** Enqueues `delivery` once room frees up, after the publishes already waiting. */
+  admitLater(delivery: Delivery): Promise<void> {
+    return new Promise((admit, refuse) => this.blocked.push({ delivery, admit, refuse }));
+  }
+
+  private admitBlocked(): void {
+    while (this.blocked.size > 0 && (this.size < this.queueLimit || this.state === DRAINING)) {
+      const waiting = this.blocked.shift()!;
+      this.enqueue(waiting.delivery);
+      waiting.admit();
+    }
+  }
+
+  /**
+   * Makes room (policy `drop-oldest`) by dropping the event that has waited
+   * longest, whether in the queue or held back behind its key.
+   */
   dropOldest(): void {
-    const dropped = this.queue.dropOldest();
+    const queued = this.queue.peekOldest();
+    let lane: Deque<Delivery> | undefined;
+    for (const each of this.lanes.values()) {
+      if (each !== null && each.size > 0 && (lane === undefined || each.peekOldest()!.seq < lane.peekOldest()!.seq)) {
+        lane = each;
+      }
+    }
+    let dropped: Delivery | undefined;
+    const laneFirst = lane !== undefined && (queued === undefined || (this.order !== 'priority' && lane.peekOldest()!.seq < queued.seq));
+    if (laneFirst) {
+      dropped = lane!.shift();
+      this.parked--;
+    } else {
+      dropped = this.queue.dropOldest();
+      // Only where events park at enqueue does a queued event hold its key.
+      if (dropped !== undefined && this.parkAtEnqueue) this.releaseKey(dropped);
+    }
     if (dropped === undefined) return;
     this.counts.dropped++;
-    this.releaseKey(dropped);
     dropped.record(this, 'dropped', undefined, 0);
   }
 
@@ -265,7 +311,7 @@ export class Subscription implements Recipient {
           if (delivery === undefined) break;
           if (this.keyed && !this.parkAtEnqueue && this.park(delivery)) continue;
         }
-        if (this.roomWaiters.size > 0) this.roomWaiters.shift()!();
+        if (this.blocked.size > 0) this.admitBlocked();
         this.begin(delivery);
       }
     } finally {
@@ -329,16 +375,30 @@ export class Subscription implements Recipient {
 
   private track(invocation: Invocation): void {
     this.invocations.add(invocation);
-    if (this.timeout === 0) {
-      invocation.runningSince = performance.now();
-      return;
-    }
     invocation.generation = this.generation;
     if (this.sweeper === undefined) {
-      // Unref'd, so a bus whose work is done never holds the process open.
-      this.sweeper = setInterval(this.sweep, this.timeout / SWEEP_TICKS_PER_TIMEOUT);
+      this.sweeper = setInterval(this.sweep, this.tick);
       this.sweeper.unref();
     }
+    // While an attempt with a timeout runs, the sweep must keep the process
+    // alive to enforce it; once none runs, a finished bus holds nothing open.
+    if (this.timeout !== 0 && !this.sweeperHeld) {
+      this.sweeper.ref();
+      this.sweeperHeld = true;
+    }
+  }
+
+  private untrack(invocation: Invocation): void {
+    this.invocations.delete(invocation);
+    if (this.sweeperHeld && this.invocations.size === 0) {
+      this.sweeper!.unref();
+      this.sweeperHeld = false;
+    }
+  }
+
+  /** Sweep ticks an attempt has surely run for (the tick it started in is not counted). */
+  private ticksRun(invocation: Invocation): number {
+    return this.generation - invocation.generation - 1;
   }
 
   private readonly sweep = (): void => {
@@ -347,9 +407,10 @@ export class Subscription implements Recipient {
       this.stopSweeper();
       return;
     }
+    if (this.timeout === 0) return;
     for (const invocation of this.invocations) {
       if (invocation.done || invocation.backoff !== undefined) continue;
-      if (this.generation - invocation.generation > SWEEP_TICKS_PER_TIMEOUT) {
+      if (this.ticksRun(invocation) * this.tick >= this.timeout) {
         const error = new BusbarError(
           'BUSBAR_ERR_HANDLER_TIMEOUT',
           `handler of "${this.name}" did not settle within ${this.timeout} ms`,
@@ -364,12 +425,13 @@ export class Subscription implements Recipient {
   private stopSweeper(): void {
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.sweeper = undefined;
+    this.sweeperHeld = false;
   }
 
   private succeed(invocation: Invocation, value: unknown): void {
     if (invocation.done) return;
     invocation.done = true;
-    this.invocations.delete(invocation);
+    this.untrack(invocation);
     if (value === skip) {
       this.counts.skipped++;
       this.finish(
@@ -394,7 +456,7 @@ export class Subscription implements Recipient {
   private fail(invocation: Invocation, thrown: unknown, retryable: boolean): void {
     if (invocation.done) return;
     invocation.done = true;
-    this.invocations.delete(invocation);
+    this.untrack(invocation);
     this.counts.failed++;
     const error = toError(thrown);
     if (retryable && invocation.attempt < this.retry.attempts && this.state !== CLOSED) {
@@ -409,7 +471,7 @@ export class Subscription implements Recipient {
       next.backoff = setTimeout(
         () => {
           next.backoff = undefined;
-          this.invocations.delete(next);
+          this.untrack(next);
           this.invoke(next);
         },
         backoffDelay(this.retry, next.attempt),
@@ -470,10 +532,15 @@ export class Subscription implements Recipient {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops accepting events; what is queued is still handled. */
-  stopAccepting(): void {
+  /**
+   * Stops accepting events; what is queued is still handled. Publishes still
+   * waiting for room are refused with `refusal` (the bus is closing) or, without
+   * one, let in to be drained too (an unsubscribe).
+   */
+  stopAccepting(refusal?: Error): void {
     if (this.state === ACTIVE || this.state === STARTING) this.state = DRAINING;
-    this.releaseRoomWaiters();
+    if (refusal === undefined) this.admitBlocked();
+    else this.refuseBlocked(refusal);
   }
 
   /**
@@ -483,6 +550,7 @@ export class Subscription implements Recipient {
    */
   cancelRemaining(reason: Error): Delivery[] {
     this.state = CLOSED;
+    this.refuseBlocked(reason);
     const cancelled: Delivery[] = [];
     for (const invocation of [...this.invocations]) {
       if (invocation.backoff !== undefined) clearTimeout(invocation.backoff);
@@ -506,11 +574,16 @@ export class Subscription implements Recipient {
     return cancelled;
   }
 
-  /** Runs teardown once; failures are reported, not thrown. */
-  async close(): Promise<void> {
+  /**
+   * Runs teardown once, after setup has finished (or `setupDeadline` passed,
+   * for a setup that never ends); failures are reported, not thrown.
+   */
+  async close(reason: Error, setupDeadline?: Promise<void>): Promise<void> {
     this.state = CLOSED;
-    this.releaseRoomWaiters();
+    this.refuseBlocked(reason);
     this.stopSweeper();
+    const setupDone = this.ready$.catch(() => {});
+    await (setupDeadline === undefined ? setupDone : Promise.race([setupDone, setupDeadline]));
     if (this.teardown === undefined) return;
     try {
       await this.teardown(this.context);
@@ -519,9 +592,13 @@ export class Subscription implements Recipient {
     }
   }
 
-  private releaseRoomWaiters(): void {
-    for (let wake = this.roomWaiters.shift(); wake !== undefined; wake = this.roomWaiters.shift())
-      wake();
+  /** Rejects the publishes still waiting for room; their event settles `cancelled` here. */
+  private refuseBlocked(reason: Error): void {
+    for (let waiting = this.blocked.shift(); waiting !== undefined; waiting = this.blocked.shift()) {
+      this.counts.cancelled++;
+      waiting.delivery.record(this, 'cancelled', reason, 0);
+      waiting.refuse(reason);
+    }
   }
 
   /** Deliveries waiting (queued, parked or ready), in no particular order. */
@@ -536,14 +613,12 @@ export class Subscription implements Recipient {
     for (const invocation of this.invocations) yield invocation.delivery;
   }
 
-  /** How long the oldest running attempt has been running, ms (0 if none); to a sweep tick when a timeout is set. */
-  oldestRunningMs(now: number): number {
+  /** How long the oldest running attempt has surely been running, ms (to a sweep tick), 0 if none. */
+  oldestRunningMs(): number {
     let oldest = 0;
-    const tick = this.timeout / SWEEP_TICKS_PER_TIMEOUT;
     for (const invocation of this.invocations) {
       if (invocation.backoff !== undefined || invocation.done) continue;
-      const age = this.timeout === 0 ? now - invocation.runningSince : (this.generation - invocation.generation) * tick;
-      oldest = Math.max(oldest, age);
+      oldest = Math.max(oldest, this.ticksRun(invocation) * this.tick);
     }
     return oldest;
   }
