@@ -4,15 +4,15 @@
  */
 import { EventEmitter } from 'node:events';
 import Emittery from 'emittery';
-import eventemitter2 from 'eventemitter2';
+import eventemitter2, { type EventEmitter2 as EventEmitter2Class } from 'eventemitter2';
 import { EventEmitter as EventEmitter3 } from 'eventemitter3';
-import mittModule from 'mitt';
+import mittModule, { type Emitter } from 'mitt';
 import { createBus } from '../src/index.ts';
 import { type Competitor, printTable, runScenario, type Scenario, type Score } from './harness.ts';
 
-const { EventEmitter2 } = eventemitter2 as unknown as typeof import('eventemitter2');
+const { EventEmitter2 } = eventemitter2 as unknown as { EventEmitter2: typeof EventEmitter2Class };
 // mitt ships CommonJS types for an ES default export.
-const mitt = mittModule as unknown as typeof import('mitt').default;
+const mitt = mittModule as unknown as <Events extends Record<string, unknown>>() => Emitter<Events>;
 const payload = { id: 'o-1', total: 42 };
 /** Fire-and-forget publishes go in bursts no larger than a queue's default bound. */
 const BURST = 1000;
