@@ -139,7 +139,11 @@ class EventBus implements SubscriptionHost {
     } else if (this.strict && route.definition === undefined) {
       throw unknownTopic(event.type);
     }
-    if (event.time === undefined) event = Object.freeze({ ...event, time: nowRfc3339() });
+    if (event.time === undefined || event.sequence !== undefined) {
+      // The log assigns positions: a sequence sent by the publisher is not kept.
+      const { sequence: _ignored, ...rest } = event;
+      event = Object.freeze({ ...rest, time: event.time ?? nowRfc3339() }) as BusbarEvent;
+    }
     return this.dispatch(event, route, options);
   }
 
@@ -174,24 +178,31 @@ class EventBus implements SubscriptionHost {
       event.expirytime === undefined ? 0 : expiryOf(event),
     );
     let admissions: Promise<void>[] | undefined;
+    let enqueued = targets.length === 0;
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i]!;
-      if (!target.hasNoRoom) target.enqueue(delivery);
-      else if (target.overflow === 'drop-oldest') {
+      if (!target.hasNoRoom) {
+        target.enqueue(delivery);
+        enqueued = true;
+      } else if (target.overflow === 'drop-oldest') {
         target.dropOldest();
         target.enqueue(delivery);
+        enqueued = true;
       } else (admissions ??= []).push(target.admitLater(delivery));
     }
-    if (admissions === undefined) {
-      route.published++;
-      this.publishedCount++;
-      return delivery;
-    }
+    // Published once the first queue holds it: a publish that then waits,
+    // and is refused because the bus closes, has still reached the others.
+    if (enqueued) this.countPublished(route);
+    if (admissions === undefined) return delivery;
     return Promise.all(admissions).then(() => {
-      route.published++;
-      this.publishedCount++;
+      if (!enqueued) this.countPublished(route);
       return delivery;
     });
+  }
+
+  private countPublished(route: Route): void {
+    route.published++;
+    this.publishedCount++;
   }
 
   private targetsOf(
@@ -383,7 +394,7 @@ class EventBus implements SubscriptionHost {
 
   private *deliveriesInFlight(): IterableIterator<Delivery> {
     const seen = new Set<Delivery>();
-    for (const subscription of this.table.all()) {
+    for (const subscription of this.everySubscription()) {
       for (const delivery of subscription.activeDeliveries())
         if (!seen.has(delivery)) seen.add(delivery);
       for (const delivery of subscription.pendingDeliveries())
@@ -409,6 +420,7 @@ class EventBus implements SubscriptionHost {
   }
 
   notify(topic: string, work: () => unknown, options?: NotifyOptions): Promise<Delivery> {
+    if (this.closing) return Promise.reject(closedError());
     return runAndNotify(this, topic, work, options);
   }
 
@@ -463,7 +475,7 @@ class EventBus implements SubscriptionHost {
         });
       }
       const running = subscription.oldestRunningMs();
-      if (running > this.stuckAfter) {
+      if (running >= this.stuckAfter) {
         problems.push({
           subscription: name,
           code: 'stuck',

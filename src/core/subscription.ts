@@ -601,8 +601,9 @@ export class Subscription implements Recipient {
     }
   }
 
-  /** Deliveries waiting (queued, parked or ready), in no particular order. */
+  /** Deliveries waiting (for room, queued, parked or ready), in no particular order. */
   *pendingDeliveries(): IterableIterator<Delivery> {
+    for (const waiting of this.blocked.values()) yield waiting.delivery;
     yield* this.queue.values();
     yield* this.ready.values();
     for (const lane of this.lanes.values()) if (lane !== null) yield* lane.values();
