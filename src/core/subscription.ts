@@ -346,15 +346,7 @@ export class Subscription implements Recipient {
     try {
       const event = invocation.delivery.event;
       if (this.filter !== undefined && !this.filter(event)) {
-        invocation.done = true;
-        this.counts.skipped++;
-        this.finish(
-          invocation.delivery,
-          'skipped',
-          undefined,
-          invocation.attempt,
-          invocation.startedAt,
-        );
+        this.succeed(invocation, skip);
         return;
       }
       outcome = this.handler(event, invocation);
