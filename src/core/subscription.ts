@@ -1,14 +1,15 @@
 import type { Delivery, Recipient } from './delivery.ts';
 import { BusbarError, toError } from './errors.ts';
 import type { BusbarEvent } from './event.ts';
+import { Invocation, InvocationList } from './invocation.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
+import { invalidOption, nonNegative, oneOf, positiveInteger, subjectSet } from './option-checks.ts';
 import { createOrderedQueue, Deque, type OrderedQueue, type QueueOrder } from './ordered-queue.ts';
 import type { CompiledPattern } from './pattern.ts';
 import { type DeliveryStatus, skip } from './results.ts';
 import { backoffDelay, type RetryPolicy, retryPolicy } from './retry.ts';
 import type {
   Handler,
-  HandlerContext,
   OverflowPolicy,
   SubscriptionOptions,
   SubscriptionStats,
@@ -23,51 +24,6 @@ export interface SubscriptionHost {
   deadLetter(subscription: Subscription, delivery: Delivery, error: Error, attempts: number): void;
   delivered(latencyMs: number): void;
   reportError(error: Error, origin: string): void;
-}
-
-/** One handler call; it is also the context the handler receives. */
-class Invocation implements HandlerContext {
-  readonly owner: Subscription;
-  readonly attempt: number;
-  readonly delivery: Delivery;
-  /** `performance.now()` when the first attempt began, if this delivery is sampled; else 0. */
-  readonly startedAt: number;
-  /** The owner's timeout sweep generation when this attempt was tracked. */
-  generation = 0;
-  done = false;
-  // Links in the owner's list of running invocations: an intrusive list adds
-  // and removes in a few nanoseconds where a Set takes fifty.
-  prev: Invocation | undefined = undefined;
-  next: Invocation | undefined = undefined;
-  /** Set while the invocation waits out a retry backoff. */
-  backoff: ReturnType<typeof setTimeout> | undefined = undefined;
-  private controller: AbortController | undefined = undefined;
-
-  constructor(owner: Subscription, delivery: Delivery, attempt: number, startedAt: number) {
-    this.owner = owner;
-    this.delivery = delivery;
-    this.attempt = attempt;
-    this.startedAt = startedAt;
-  }
-
-  get subscription(): string {
-    return this.owner.name;
-  }
-
-  get context(): unknown {
-    return this.owner.context;
-  }
-
-  // An AbortController costs more than the rest of a delivery; most handlers
-  // never look at the signal, so it is made on first use.
-  get signal(): AbortSignal {
-    return (this.controller ??= new AbortController()).signal;
-  }
-
-  abort(reason: Error): void {
-    // Made here if the handler has not looked yet, so a later look sees it aborted.
-    (this.controller ??= new AbortController()).abort(reason);
-  }
 }
 
 // Timeouts are enforced, and running time measured, by a sweep that ticks
@@ -636,82 +592,4 @@ export class Subscription implements Recipient {
       },
     };
   }
-}
-
-/** The running invocations of one subscription, linked through their own fields. */
-class InvocationList {
-  private head: Invocation | undefined = undefined;
-  private tail: Invocation | undefined = undefined;
-  size = 0;
-
-  add(invocation: Invocation): void {
-    invocation.prev = this.tail;
-    invocation.next = undefined;
-    if (this.tail === undefined) this.head = invocation;
-    else this.tail.next = invocation;
-    this.tail = invocation;
-    this.size++;
-  }
-
-  delete(invocation: Invocation): void {
-    if (invocation.prev === undefined && this.head !== invocation) return; // not in the list
-    if (invocation.prev === undefined) this.head = invocation.next;
-    else invocation.prev.next = invocation.next;
-    if (invocation.next === undefined) this.tail = invocation.prev;
-    else invocation.next.prev = invocation.prev;
-    invocation.prev = invocation.next = undefined;
-    this.size--;
-  }
-
-  clear(): void {
-    for (const invocation of [...this]) this.delete(invocation);
-  }
-
-  *[Symbol.iterator](): IterableIterator<Invocation> {
-    // Reads `next` before yielding so the caller may delete the current one.
-    for (let at = this.head; at !== undefined; ) {
-      const next = at.next;
-      yield at;
-      at = next;
-    }
-  }
-}
-
-function subjectSet(
-  subject: string | readonly string[] | undefined,
-): ReadonlySet<string> | undefined {
-  if (subject === undefined) return undefined;
-  const subjects = typeof subject === 'string' ? [subject] : subject;
-  if (!Array.isArray(subjects) || subjects.some((s) => typeof s !== 'string')) {
-    throw invalidOption('subject', 'a string or an array of strings');
-  }
-  return new Set(subjects);
-}
-
-function oneOf<T extends string>(name: string, value: T, allowed: readonly T[]): T {
-  if (!allowed.includes(value)) throw invalidOption(name, `one of ${allowed.join(', ')}`);
-  return value;
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1)
-    throw invalidOption(name, 'an integer ≥ 1');
-  return value as number;
-}
-
-function nonNegative(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw invalidOption(name, 'a finite number ≥ 0');
-  }
-  return value;
-}
-
-function invalidOption(name: string, expected: string): BusbarError {
-  return new BusbarError(
-    'BUSBAR_ERR_INVALID_ARGUMENT',
-    `subscription option "${name}" must be ${expected}`,
-    {
-      details: { option: name },
-    },
-  );
 }
