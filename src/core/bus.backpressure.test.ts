@@ -6,21 +6,9 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createBus, OverloadError, type Receipt } from './index.ts';
+import { gate, range } from '../../test/support/async.ts';
 
 type Events = { 'feed.item': { n: number; blob?: string } };
-
-/** A promise and the function that resolves it. */
-function gate(): { opened: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: to - from }, (_, i) => from + i);
-}
 
 /**
  * A subscriber stuck on its first event until `release()`; the events after

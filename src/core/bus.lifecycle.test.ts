@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { type BusbarError, createBus, type Receipt } from './index.ts';
+import { gate, range } from '../../test/support/async.ts';
 
 type Events = {
   'chain.step': { n: number };
@@ -11,19 +12,6 @@ type Events = {
   'job.run': { n: number };
   'job.done': { n: number };
 };
-
-/** A promise and the function that resolves it. */
-function gate(): { opened: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: to - from }, (_, i) => from + i);
-}
 
 /** Whether `promise` has settled after the current turn of the event loop. */
 async function hasSettled(promise: Promise<unknown>): Promise<boolean> {

@@ -4,17 +4,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { createBus } from './index.ts';
+import { gate } from '../../test/support/async.ts';
 
 type Events = { 'job.run': { n: number } };
-
-/** A promise and the function that resolves it. */
-function gate(): { opened: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
 
 /** 0 to 3 ms, so handlers finish out of their start order. */
 function jitter(): Promise<unknown> {

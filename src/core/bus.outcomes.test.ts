@@ -11,19 +11,9 @@ import {
   type HandlerContext,
   skip,
 } from './index.ts';
+import { sleep, until } from '../../test/support/async.ts';
 
 const fastRetry = { attempts: 3, initialDelay: 1, maxDelay: 5 };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `check` holds; fails the test after `timeout` ms. */
-async function until(check: () => boolean, timeout = 2000): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(1);
-  }
-}
 
 /** Records unhandled rejections while `body` runs (and a little after). */
 async function withoutUnhandledRejections(body: () => Promise<void>): Promise<unknown[]> {

@@ -2,17 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createBus, skip, type SubscriptionStats } from './index.ts';
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `check` holds; fails the test after `timeout` ms. */
-async function until(check: () => boolean, timeout = 2000): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(1);
-  }
-}
+import { sleep, until } from '../../test/support/async.ts';
 
 /** A promise the test resolves by hand; `open` lets every waiter through. */
 function gate(): { wait: () => Promise<void>; open: () => void } {
