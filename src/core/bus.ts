@@ -149,8 +149,9 @@ class EventBus implements SubscriptionHost {
 
   /** The slow path: commit to the log first. */
   private async dispatch(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Promise<Delivery> {
-    if (options?.to !== undefined) this.named(options.to);
     if (this.log !== undefined) {
+      // Unknown names fail before the event is committed, not after.
+      if (options?.to !== undefined) this.named(options.to);
       const [sequence] = await this.log.append([event]);
       event = Object.freeze({ ...event, sequence });
       if (this.closing) throw closedError();
@@ -231,15 +232,7 @@ class EventBus implements SubscriptionHost {
     }
     return [...new Set(names)].map((name) => {
       const subscription = this.table.get(name);
-      if (subscription === undefined || !subscription.accepting) {
-        throw new BusbarError(
-          'BUSBAR_ERR_UNKNOWN_SUBSCRIPTION',
-          `no subscription named "${name}"`,
-          {
-            details: { subscription: name },
-          },
-        );
-      }
+      if (subscription === undefined || !subscription.accepting) throw unknownSubscription(name);
       return subscription;
     });
   }
@@ -292,13 +285,7 @@ class EventBus implements SubscriptionHost {
 
   unsubscribe(name: string): Promise<void> {
     const subscription = this.table.get(name);
-    if (subscription === undefined) {
-      return Promise.reject(
-        new BusbarError('BUSBAR_ERR_UNKNOWN_SUBSCRIPTION', `no subscription named "${name}"`, {
-          details: { subscription: name },
-        }),
-      );
-    }
+    if (subscription === undefined) return Promise.reject(unknownSubscription(name));
     return this.remove(subscription);
   }
 
@@ -395,10 +382,8 @@ class EventBus implements SubscriptionHost {
   private *deliveriesInFlight(): IterableIterator<Delivery> {
     const seen = new Set<Delivery>();
     for (const subscription of this.everySubscription()) {
-      for (const delivery of subscription.activeDeliveries())
-        if (!seen.has(delivery)) seen.add(delivery);
-      for (const delivery of subscription.pendingDeliveries())
-        if (!seen.has(delivery)) seen.add(delivery);
+      for (const delivery of subscription.activeDeliveries()) seen.add(delivery);
+      for (const delivery of subscription.pendingDeliveries()) seen.add(delivery);
     }
     for (const delivery of seen) if (!delivery.isSettled) yield delivery;
   }
@@ -430,7 +415,7 @@ class EventBus implements SubscriptionHost {
 
   async idle(): Promise<void> {
     for (;;) {
-      const busy = this.everySubscription().filter((each) => !isIdle(each));
+      const busy = this.everySubscription().filter((each) => !each.idle);
       if (busy.length === 0) return;
       await Promise.all(busy.map((each) => each.whenIdle()));
     }
@@ -527,10 +512,6 @@ class EventBus implements SubscriptionHost {
   }
 }
 
-function isIdle(subscription: Subscription): boolean {
-  return subscription.size === 0 && subscription.inFlight === 0;
-}
-
 function overloaded(target: Subscription, event: BusbarEvent): OverloadError {
   return new OverloadError(
     `subscription "${target.name}" has ${target.size} events queued (limit ${target.queueLimit}); "${event.type}" was not published`,
@@ -540,6 +521,12 @@ function overloaded(target: Subscription, event: BusbarEvent): OverloadError {
 
 function closedError(message = 'the bus is closed'): BusbarError {
   return new BusbarError('BUSBAR_ERR_CLOSED', message);
+}
+
+function unknownSubscription(name: string): BusbarError {
+  return new BusbarError('BUSBAR_ERR_UNKNOWN_SUBSCRIPTION', `no subscription named "${name}"`, {
+    details: { subscription: name },
+  });
 }
 
 function unknownTopic(topic: string): BusbarError {

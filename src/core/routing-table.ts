@@ -37,6 +37,7 @@ export class Route {
 export class RoutingTable {
   private readonly routes = new Map<string, Route>();
   private readonly subscriptions: Subscription[] = [];
+  private readonly byName = new Map<string, Subscription>();
   private readonly capacity: number;
   /** Publish counts of evicted routes, so totals stay right. */
   evictedPublished = 0;
@@ -63,6 +64,7 @@ export class RoutingTable {
 
   add(subscription: Subscription): void {
     this.subscriptions.push(subscription);
+    this.byName.set(subscription.name, subscription);
     for (const route of this.routes.values()) {
       if (matchesAny(subscription, route.topic))
         route.refresh([...route.subscriptions, subscription]);
@@ -73,6 +75,7 @@ export class RoutingTable {
     const index = this.subscriptions.indexOf(subscription);
     if (index === -1) return;
     this.subscriptions.splice(index, 1);
+    this.byName.delete(subscription.name);
     for (const route of this.routes.values()) {
       if (route.subscriptions.includes(subscription)) {
         route.refresh(route.subscriptions.filter((each) => each !== subscription));
@@ -85,7 +88,7 @@ export class RoutingTable {
   }
 
   get(name: string): Subscription | undefined {
-    return this.subscriptions.find((subscription) => subscription.name === name);
+    return this.byName.get(name);
   }
 
   routesInUse(): IterableIterator<Route> {

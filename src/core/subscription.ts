@@ -173,13 +173,9 @@ export class Subscription implements Recipient {
     return this.queue.size + this.ready.size + this.parked;
   }
 
-  /** Handler calls running or waiting to retry. */
-  get inFlight(): number {
-    return this.running;
-  }
-
-  get isFull(): boolean {
-    return this.size >= this.queueLimit;
+  /** Nothing queued, nothing in flight. */
+  get idle(): boolean {
+    return this.running === 0 && this.size === 0;
   }
 
   get accepting(): boolean {
@@ -380,25 +376,16 @@ export class Subscription implements Recipient {
     if (invocation.done) return;
     invocation.done = true;
     this.untrack(invocation);
-    if (value === skip) {
-      this.counts.skipped++;
-      this.finish(
-        invocation.delivery,
-        'skipped',
-        undefined,
-        invocation.attempt,
-        invocation.startedAt,
-      );
-    } else {
-      this.counts.completed++;
-      this.finish(
-        invocation.delivery,
-        'completed',
-        value,
-        invocation.attempt,
-        invocation.startedAt,
-      );
-    }
+    const skipped = value === skip;
+    if (skipped) this.counts.skipped++;
+    else this.counts.completed++;
+    this.finish(
+      invocation.delivery,
+      skipped ? 'skipped' : 'completed',
+      skipped ? undefined : value,
+      invocation.attempt,
+      invocation.startedAt,
+    );
   }
 
   private fail(invocation: Invocation, thrown: unknown, retryable: boolean): void {
@@ -449,7 +436,7 @@ export class Subscription implements Recipient {
     }
     if (this.keyed) this.releaseKey(delivery);
     delivery.record(this, status, value, attempts);
-    if (this.idleWaiters.length > 0 && this.running === 0 && this.size === 0) this.notifyIdle();
+    if (this.idleWaiters.length > 0 && this.idle) this.notifyIdle();
     this.pump();
   }
 
@@ -476,7 +463,7 @@ export class Subscription implements Recipient {
 
   /** Resolves when nothing is queued or in flight. */
   whenIdle(): Promise<void> {
-    if (this.running === 0 && this.size === 0) return Promise.resolve();
+    if (this.idle) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
