@@ -12,9 +12,10 @@ const rounds = values.quick ? 3 : Number(values.rounds ?? 15);
 const scale = values.quick ? 0.1 : 1;
 const suites: Record<string, () => Promise<{ run(rounds: number, scale: number): Promise<void> }>> = {
   core: () => import('./core.bench.ts'),
+  primitives: () => import('./primitives.bench.ts'),
 };
 const chosen = positionals.length ? positionals : Object.keys(suites);
-console.log(`# Busbar benchmarks — node ${process.version}, ${rounds} rounds, median ops/s\n`);
+console.log(`# Busbar benchmarks — node ${process.version}, ${rounds} rounds, medians\n`);
 for (const name of chosen) {
   const load = suites[name];
   if (load === undefined) throw new Error(`no benchmark suite "${name}"; known: ${Object.keys(suites).join(', ')}`);
