@@ -35,7 +35,19 @@ export const errorCodes = {
     status: 504,
     summary: 'A handler did not settle within its timeout.',
   },
-  BUSBAR_ERR_CLOSED: { status: 503, summary: 'The bus is closing or closed.' },
+  BUSBAR_ERR_CLOSED: { status: 503, summary: 'The bus or store is closing or closed.' },
+  BUSBAR_ERR_STORE_SCHEMA: {
+    status: 500,
+    summary: 'The database holds a newer Busbar schema than this code knows.',
+  },
+  BUSBAR_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    summary: 'The store could not be reached or failed to commit.',
+  },
+  BUSBAR_ERR_MISSING_DRIVER: {
+    status: 500,
+    summary: 'A subpath needs an optional peer dependency that is not installed.',
+  },
   BUSBAR_ERR_INTERNAL: { status: 500, summary: 'An unexpected internal failure.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

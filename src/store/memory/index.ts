@@ -1,0 +1,1 @@
+export { createMemoryStore, MemoryStore, type MemoryTransaction } from './memory-store.ts';
