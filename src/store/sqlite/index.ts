@@ -1,0 +1,1 @@
+export { createSqliteStore, SqliteStore, type SqliteStoreOptions, type SqliteTransaction } from './sqlite-store.ts';
