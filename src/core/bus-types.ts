@@ -2,6 +2,7 @@ import type { DeadLetter, DeadLetterFilter } from './dead-letters.ts';
 import type { Receipt } from './delivery.ts';
 import type { BusbarEvent, EventOptions } from './event.ts';
 import type { EventLog } from './event-log.ts';
+import type { Lag } from './log-reader.ts';
 import type { Pattern } from './pattern.ts';
 import type { DeliveryStatus } from './results.ts';
 import type { TopicDefinition } from './routing-table.ts';
@@ -19,8 +20,12 @@ export interface BusOptions {
   deadLetterLimit?: number;
   /** A running handler older than this (ms) makes `health()` report its subscription stuck. Default 60 000. */
   stuckAfter?: number;
-  /** A durable event log: publish resolves once the event is committed there. */
-  log?: EventLog;
+  /**
+   * A durable store (`busbar/store/sqlite`, `busbar/store/postgres`…):
+   * publish resolves once the event is committed there, and subscriptions
+   * are durable (they resume from a checkpoint). The bus does not close it.
+   */
+  store?: EventLog;
   /** Errors that have no caller to go to (a failing setup or teardown). Default: a process warning. */
   onError?: (error: Error, origin: string) => void;
 }
@@ -43,6 +48,8 @@ export interface SubscriptionHandle {
   /** Stops routing events to it, lets what is queued finish, then runs teardown. */
   unsubscribe(): Promise<void>;
   stats(): SubscriptionStats;
+  /** How far a durable subscription is behind the log; rejects for a non-durable one. */
+  lag(): Promise<Lag>;
 }
 
 /** An event not yet settled by every recipient, with where each one stands. */
@@ -133,4 +140,8 @@ export interface Bus<Events extends EventMap = EventMap> {
   health(): Health;
   close(options?: { deadline?: number }): Promise<CloseReport>;
   readonly closed: boolean;
+  /** How far a durable subscription is behind the log. */
+  lag(subscription: string): Promise<Lag>;
+  /** Resolves once state kept in the store (dead letters) is loaded; at once without a store. */
+  readonly ready: Promise<void>;
 }

@@ -20,12 +20,14 @@ import {
   noticeOf,
 } from './dead-letters.ts';
 import { Delivery, isSampled } from './delivery.ts';
+import { DurableDelivery, type DurableHost, fromStored } from './durable-delivery.ts';
 import { BusbarError, OverloadError, toError } from './errors.ts';
 import { type BusbarEvent, buildEvent, expiryOf, nowRfc3339 } from './event.ts';
 import { runAndNotify } from './event-source.ts';
 import { compilePattern, type Pattern } from './pattern.ts';
 import { type Route, RoutingTable, type TopicDefinition } from './routing-table.ts';
 import { isStandardSchema, validateData } from './schema.ts';
+import type { Lag } from './log-reader.ts';
 import { Subscription, type SubscriptionHost } from './subscription.ts';
 import type { Handler, SubscriptionOptions } from './subscription-options.ts';
 import type { EventMap } from './typed-events.ts';
@@ -36,8 +38,9 @@ export const DEAD_LETTER_TOPIC = 'busbar.dead_letter';
 const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /**
- * Creates an event bus. Without a `log` it is in-memory (at-most-once, lost
- * on crash); with one, publish resolves once the event is committed.
+ * Creates an event bus. Without a `store` it is in-memory (at-most-once, lost
+ * on crash); with one, publish resolves once the event is committed and
+ * subscriptions are durable (at-least-once, resumed from a checkpoint).
  *
  * @example
  * ```ts
@@ -54,12 +57,14 @@ export function createBus<Events extends EventMap = EventMap>(
   return new EventBus(options) as unknown as Bus<Events>;
 }
 
-class EventBus implements SubscriptionHost {
+class EventBus implements SubscriptionHost, DurableHost {
   readonly measure: boolean;
   private readonly source: string;
   private readonly strict: boolean;
   readonly stuckAfter: number;
-  private readonly log: BusOptions['log'];
+  private readonly store: BusOptions['store'];
+  private readonly durable: DurableDelivery | undefined;
+  readonly ready: Promise<void>;
   private readonly onError: (error: Error, origin: string) => void;
   private readonly table = new RoutingTable();
   private readonly letters: DeadLetterList;
@@ -88,8 +93,10 @@ class EventBus implements SubscriptionHost {
     this.strict = options.strict ?? false;
     this.measure = options.stats ?? true;
     this.stuckAfter = options.stuckAfter ?? 60_000;
-    this.log = options.log;
+    this.store = options.store;
     this.letters = new DeadLetterList(options.deadLetterLimit ?? 10_000);
+    this.durable = this.store === undefined ? undefined : new DurableDelivery(this.store, this);
+    this.ready = this.loadDeadLetters();
     this.onError =
       options.onError ??
       ((error, origin) =>
@@ -98,6 +105,15 @@ class EventBus implements SubscriptionHost {
 
   get closed(): boolean {
     return this.closing;
+  }
+
+  private async loadDeadLetters(): Promise<void> {
+    if (this.store === undefined) return;
+    for (const stored of await this.store.listDeadLetters()) this.letters.restore(fromStored(stored));
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
   }
 
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<Delivery> {
@@ -114,7 +130,7 @@ class EventBus implements SubscriptionHost {
       if (route.definition?.schema !== undefined) return this.publishValidated(route, data, options);
       if (strict && route.definition === undefined) throw unknownTopic(topic);
       const event = buildEvent(topic, data, options, this.source);
-      if (this.log === undefined && options?.to === undefined) {
+      if (this.store === undefined && options?.to === undefined) {
         const delivery = this.enqueue(event, route, options);
         return delivery instanceof Delivery ? Promise.resolve(delivery) : delivery;
       }
@@ -147,16 +163,73 @@ class EventBus implements SubscriptionHost {
     return this.dispatch(event, route, options);
   }
 
-  /** The slow path: commit to the log first. */
-  private async dispatch(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Promise<Delivery> {
-    if (this.log !== undefined) {
-      // Unknown names fail before the event is committed, not after.
-      if (options?.to !== undefined) this.named(options.to);
-      const [sequence] = await this.log.append([event]);
-      event = Object.freeze({ ...event, sequence });
-      if (this.closing) throw closedError();
+  /** The slow path: validated or routed by name, or committed to the store first. */
+  private dispatch(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Promise<Delivery> {
+    if (this.durable !== undefined) return this.dispatchDurably(this.durable, event, route, options);
+    return Promise.resolve(this.enqueue(event, route, options));
+  }
+
+  /**
+   * Commits the event, then hands it on: durable recipients get it from
+   * their log readers (which meet the delivery registered here first), the
+   * others straight into their queues, as without a store.
+   */
+  private async dispatchDurably(
+    durable: DurableDelivery,
+    event: BusbarEvent,
+    route: Route,
+    options: RoutingOptions | undefined,
+  ): Promise<Delivery> {
+    const targets = this.targetsOf(event, route, options);
+    const direct = targets.filter((target) => !durable.isDurable(target));
+    // Checked before the commit: an event in the log cannot be refused any more.
+    for (const target of direct) {
+      if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, event);
     }
-    return this.enqueue(event, route, options);
+    const delivery = this.newDelivery(event, targets);
+    const registered = durable.register(delivery, targets.filter((target) => durable.isDurable(target)));
+    const recipients = options?.to !== undefined ? [...new Set(options.to)] : options?.broadcast === true ? 'all' : undefined;
+    let position: number;
+    try {
+      [position] = (await durable.store.append([event], recipients === undefined ? undefined : { recipients })) as [number];
+    } catch (error) {
+      durable.unregister(registered);
+      throw error;
+    }
+    if (delivery.event.sequence === undefined) delivery.event = Object.freeze({ ...event, sequence: position });
+    durable.appended(registered, position);
+    this.countPublished(route);
+    if (direct.length === 0) return delivery;
+    const admissions = this.hand(delivery, direct);
+    return admissions === undefined ? delivery : admissions.then(() => delivery);
+  }
+
+  private newDelivery(event: BusbarEvent, targets: readonly Subscription[]): Delivery {
+    const seq = ++this.seq;
+    return new Delivery(
+      event,
+      targets,
+      seq,
+      this.measure && isSampled(seq) ? performance.now() : 0,
+      event.expirytime === undefined ? 0 : expiryOf(event),
+    );
+  }
+
+  /**
+   * Enqueues `delivery` into each target that has room (or makes room with
+   * drop-oldest); returns the admissions of those that are full with `wait`.
+   */
+  private hand(delivery: Delivery, targets: readonly Subscription[]): Promise<void[]> | undefined {
+    let admissions: Promise<void>[] | undefined;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i]!;
+      if (!target.hasNoRoom) target.enqueue(delivery);
+      else if (target.overflow === 'drop-oldest') {
+        target.dropOldest();
+        target.enqueue(delivery);
+      } else (admissions ??= []).push(target.admitLater(delivery));
+    }
+    return admissions === undefined ? undefined : Promise.all(admissions);
   }
 
   /**
@@ -170,14 +243,7 @@ class EventBus implements SubscriptionHost {
       const target = targets[i]!;
       if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, event);
     }
-    const seq = ++this.seq;
-    const delivery = new Delivery(
-      event,
-      targets,
-      seq,
-      this.measure && isSampled(seq) ? performance.now() : 0,
-      event.expirytime === undefined ? 0 : expiryOf(event),
-    );
+    const delivery = this.newDelivery(event, targets);
     let admissions: Promise<void>[] | undefined;
     let enqueued = targets.length === 0;
     for (let i = 0; i < targets.length; i++) {
@@ -274,12 +340,18 @@ class EventBus implements SubscriptionHost {
     }
     const subscription = new Subscription(this, name, list.map(compilePattern), handler, options);
     subscription.ready$.catch(() => {}); // reported through onError; `ready` rejects for those who ask
+    let ready = subscription.ready$;
+    if (this.durable !== undefined && options.durable !== false) {
+      const reader = this.durable.attach(subscription, options.from ?? 'end');
+      ready = Promise.all([ready, reader.ready]).then(() => {});
+    }
     this.table.add(subscription);
     return {
       name,
-      ready: subscription.ready$,
+      ready,
       unsubscribe: () => this.remove(subscription),
       stats: () => subscription.stats(),
+      lag: () => this.lagOf(subscription),
     };
   }
 
@@ -291,12 +363,18 @@ class EventBus implements SubscriptionHost {
 
   private async remove(subscription: Subscription): Promise<void> {
     if (!subscription.accepting) return;
-    subscription.stopAccepting();
     this.table.remove(subscription);
     this.draining.add(subscription);
+    const removed = closedError('the subscription was removed');
+    // The reader stops first: what it already queued is handled, the rest
+    // stays in the log for the next subscriber with this name.
+    const stopped = this.durable?.detach(subscription, removed);
+    subscription.stopAccepting();
+    await stopped;
     await subscription.whenIdle();
     if (!this.draining.delete(subscription)) return; // bus.close() took over
-    await subscription.close(closedError('the subscription was removed'));
+    await this.durable?.flush(subscription);
+    await subscription.close(removed);
     const stats = subscription.stats();
     this.retired.expired += stats.expired;
     this.retired.dropped += stats.dropped;
@@ -334,6 +412,7 @@ class EventBus implements SubscriptionHost {
   deadLetter(subscription: Subscription, delivery: Delivery, error: Error, attempts: number): void {
     this.deadLetteredCount++;
     const letter = this.letters.add(subscription.name, delivery.event, error, attempts);
+    this.durable?.storeDeadLetter(subscription, letter);
     // A failure to handle a dead-letter notice is kept but not announced
     // again, or a catch-all subscriber that always fails would loop forever.
     if (delivery.event.type === DEAD_LETTER_TOPIC || this.closing) return;
@@ -369,14 +448,44 @@ class EventBus implements SubscriptionHost {
       if (subscription === undefined || !subscription.accepting) continue;
       // Taken off the list before the first await, so a concurrent redrive cannot send it twice.
       if (!this.letters.remove(letter.id)) continue;
+      let receipt: Delivery;
       try {
-        receipts.push(await this.enqueue(letter.event, this.table.route(letter.event.type), { to: [letter.subscription] }));
+        receipt = await this.enqueue(letter.event, this.table.route(letter.event.type), { to: [letter.subscription] });
       } catch (error) {
         this.letters.restore(letter);
         throw error;
       }
+      receipts.push(receipt);
+      if (this.store !== undefined) this.forgetOnceHandled(this.store, letter, receipt);
     }
     return receipts;
+  }
+
+  /**
+   * A redriven dead letter leaves the store once its delivery settles; if the
+   * bus closes first, it goes back on the list and stays stored.
+   */
+  private forgetOnceHandled(store: NonNullable<BusOptions['store']>, letter: DeadLetter, receipt: Delivery): void {
+    receipt.settled().then(([result]) => {
+      if (result?.status === 'cancelled') {
+        this.letters.restore(letter);
+        return;
+      }
+      store.removeDeadLetter(letter.id).catch((error: unknown) => this.reportError(toError(error), 'removing a redriven dead letter'));
+    });
+  }
+
+  lag(name: string): Promise<Lag> {
+    const subscription = this.table.get(name);
+    if (subscription === undefined) return Promise.reject(unknownSubscription(name));
+    return this.lagOf(subscription);
+  }
+
+  private lagOf(subscription: Subscription): Promise<Lag> {
+    if (this.durable === undefined) {
+      return Promise.reject(new BusbarError('BUSBAR_ERR_INVALID_ARGUMENT', 'the bus has no store: lag is measured against the log'));
+    }
+    return this.durable.lag(subscription);
   }
 
   private *deliveriesInFlight(): IterableIterator<Delivery> {
@@ -415,6 +524,7 @@ class EventBus implements SubscriptionHost {
 
   async idle(): Promise<void> {
     for (;;) {
+      await this.durable?.caughtUp();
       const busy = this.everySubscription().filter((each) => !each.idle);
       if (busy.length === 0) return;
       await Promise.all(busy.map((each) => each.whenIdle()));
@@ -488,7 +598,10 @@ class EventBus implements SubscriptionHost {
     const subscriptions = this.everySubscription();
     this.draining.clear();
     const refusal = closedError();
+    // Readers stop taking from the log; what they queued is drained below.
+    const stopped = subscriptions.map((each) => this.durable?.detach(each, refusal));
     for (const subscription of subscriptions) subscription.stopAccepting(refusal);
+    await Promise.all(stopped);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadlinePassed = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, deadline);
@@ -506,6 +619,7 @@ class EventBus implements SubscriptionHost {
         }
       }
     }
+    await Promise.all(subscriptions.map((each) => this.durable?.flush(each)));
     await Promise.all(subscriptions.map((each) => each.close(reason, deadlinePassed)));
     clearTimeout(timer);
     return { drained, unfinished };

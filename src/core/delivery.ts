@@ -27,7 +27,9 @@ export interface Recipient {
  * costs one object.
  */
 export class Delivery<E extends BusbarEvent = BusbarEvent> implements Receipt<E>, Prioritized {
-  readonly event: E;
+  // Not readonly: with a store, the delivery exists before the append and
+  // gets the event stamped with its log position once that commits.
+  event: E;
   readonly targets: readonly Recipient[];
   readonly seq: number;
   readonly priority: number;

@@ -1,4 +1,5 @@
 import type { BusbarEvent } from './event.ts';
+import type { StartFrom } from './log-reader.ts';
 import type { QueueOrder } from './ordered-queue.ts';
 import type { Skip } from './results.ts';
 import type { RetryOptions } from './retry.ts';
@@ -51,6 +52,20 @@ export interface SubscriptionOptions<E extends BusbarEvent = BusbarEvent, Contex
   context?: Context;
   /** Runs once before the first event; may return the context to use. */
   setup?: (context: Context) => Context | undefined | Promise<Context | undefined>;
+  /**
+   * On a bus with a store, whether the subscription is durable (default
+   * true): it reads the log from a checkpoint kept under its name, so after
+   * a restart it receives every committed event it had not finished. A
+   * non-durable one gets events from publishes in this process only, like a
+   * bus without a store.
+   */
+  durable?: boolean;
+  /**
+   * Where a durable subscription starts when no checkpoint is stored under
+   * its name: `beginning`, `end` (default: events committed from now on), a
+   * log position (events after it) or a time (events recorded from then on).
+   */
+  from?: StartFrom;
   /** Runs once after the subscription has drained on unsubscribe or close. */
   teardown?: (context: Context) => void | Promise<void>;
 }

@@ -56,6 +56,12 @@ export class Subscription implements Recipient {
   readonly queueLimit: number;
   readonly order: QueueOrder;
   context: unknown;
+  /**
+   * Told of every delivery this subscription is done with (handled, skipped,
+   * expired, dead-lettered or dropped; not cancelled): a durable
+   * subscription's checkpoint moves on these.
+   */
+  onDone: ((delivery: Delivery) => void) | undefined = undefined;
 
   private readonly host: SubscriptionHost;
   private readonly handler: Handler;
@@ -225,6 +231,7 @@ export class Subscription implements Recipient {
     if (dropped === undefined) return;
     this.counts.dropped++;
     dropped.record(this, 'dropped', undefined, 0);
+    this.onDone?.(dropped);
   }
 
   enqueue(delivery: Delivery): void {
@@ -436,6 +443,7 @@ export class Subscription implements Recipient {
     }
     if (this.keyed) this.releaseKey(delivery);
     delivery.record(this, status, value, attempts);
+    this.onDone?.(delivery);
     if (this.idleWaiters.length > 0 && this.idle) this.notifyIdle();
     this.pump();
   }
