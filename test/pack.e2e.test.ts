@@ -82,6 +82,29 @@ console.log(JSON.stringify(results.map(r => ({ subscription: r.subscription, sta
 await bus.close();
 `;
 
+// The subpaths: a durable bus on the embedded SQLite store, the event-sourcing
+// and testing entries, and the PostgreSQL entry failing clearly without \`pg\`
+// (an optional peer dependency the scratch project does not install).
+const durableMjs = `import { createBus } from 'busbar';
+import { createMemoryStore } from 'busbar/store';
+import { createSqliteStore } from 'busbar/store/sqlite';
+import { aggregateStream } from 'busbar/event-sourcing';
+import { eventStoreContract } from 'busbar/testing';
+const store = createSqliteStore({ path: 'events.db' });
+const bus = createBus({ store });
+const seen = [];
+bus.subscribe('indexer', 'doc.*', (event) => { seen.push(event.sequence); }, { from: 'beginning' });
+const receipt = await bus.publish('doc.added', { n: 1 });
+await bus.idle();
+await bus.close();
+await store.close();
+let missing;
+try { await import('busbar/store/postgres'); } catch (error) { missing = error.code; }
+const memory = createMemoryStore();
+const { version } = await memory.appendToStream('a-1', []);
+console.log(JSON.stringify({ sequence: receipt.sequence, seen, missing, version, helpers: [typeof aggregateStream, typeof eventStoreContract] }));
+`;
+
 let scratchRoot: string | undefined;
 
 after(async () => {
@@ -135,4 +158,14 @@ test('the packed package installs into a fresh project and runs', {
     stdout.trim(),
     '[{"subscription":"greeter","status":"completed","value":"hello Ada"}]',
   );
+
+  await writeFile(join(appDir, 'durable.mjs'), durableMjs);
+  const durable = await run(process.execPath, ['durable.mjs'], appDir);
+  assert.deepEqual(JSON.parse(durable.stdout.trim()), {
+    sequence: 1,
+    seen: [1],
+    missing: 'BUSBAR_ERR_MISSING_DRIVER',
+    version: 0,
+    helpers: ['function', 'function'],
+  });
 });

@@ -36,7 +36,16 @@ export {
 } from './errors.ts';
 export type { BusbarEvent, EventOptions } from './event.ts';
 export { createEventId, timeOfEventId } from './event-id.ts';
-export type { EventLog } from './event-log.ts';
+export type {
+  AppendOptions,
+  EventLog,
+  LoggedEvent,
+  ReadAllOptions,
+  ReadAllPage,
+  Recipients,
+  StoredDeadLetter,
+} from './event-log.ts';
+export type { Lag, StartFrom } from './log-reader.ts';
 export type { QueueOrder } from './ordered-queue.ts';
 export { type CompiledPattern, compilePattern, type Pattern } from './pattern.ts';
 export { type DeliveryResult, type DeliveryStatus, type Skip, skip } from './results.ts';

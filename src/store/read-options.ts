@@ -4,7 +4,8 @@ import type { ReadStreamOptions, StreamMetadata } from './event-store.ts';
 
 const DEFAULT_PAGE = 1000;
 
-function nonNegativeInteger(name: string, value: unknown): void {
+/** Throws `BUSBAR_ERR_INVALID_ARGUMENT` unless `value` is an integer >= 0. */
+export function nonNegativeInteger(name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new BusbarError(
       'BUSBAR_ERR_INVALID_ARGUMENT',

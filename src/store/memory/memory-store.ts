@@ -15,7 +15,7 @@ import type {
   StreamMetadata,
 } from '../event-store.ts';
 import { assertExpectedVersion, assertStreamId, checkExpectedVersion } from '../expected-version.ts';
-import { assertName, readAllOptions, readStreamOptions, streamMetadata } from '../read-options.ts';
+import { assertName, nonNegativeInteger, readAllOptions, readStreamOptions, streamMetadata } from '../read-options.ts';
 import { topicFilter } from '../topic-filter.ts';
 import { TailWaiters } from '../tail-waiters.ts';
 
@@ -55,6 +55,7 @@ export class MemoryStore implements EventStore<MemoryTransaction> {
   private readonly processed = new Map<string, Set<string>>();
   private readonly tail = new TailWaiters();
   private lastRecordedAt = 0;
+  private transactions: Promise<void> = Promise.resolve();
   private closed = false;
 
   async append(events: readonly BusbarEvent[], options: AppendOptions = {}): Promise<readonly number[]> {
@@ -106,7 +107,8 @@ export class MemoryStore implements EventStore<MemoryTransaction> {
       event: Object.freeze({ ...event, sequence: position }),
       stream,
       streamVersion,
-      recipients: options.recipients,
+      // Copied: the caller's array may change after the append.
+      recipients: Array.isArray(options.recipients) ? Object.freeze([...options.recipients]) : options.recipients,
       recordedAt: this.lastRecordedAt,
     };
     this.rows.push(logged);
@@ -237,6 +239,7 @@ export class MemoryStore implements EventStore<MemoryTransaction> {
   async saveCheckpoint(name: string, position: number): Promise<void> {
     this.assertOpen();
     assertName('a checkpoint name', name);
+    nonNegativeInteger('a checkpoint position', position);
     this.checkpoints.set(name, position);
   }
 
@@ -255,14 +258,23 @@ export class MemoryStore implements EventStore<MemoryTransaction> {
     return this.deadLetters.delete(id);
   }
 
+  /** Transactions run one at a time, as on SQLite: a second waits for the first to end. */
   async transaction<T>(work: (transaction: MemoryTransaction) => Promise<T>): Promise<T> {
     this.assertOpen();
-    const transaction: MemoryTransaction = { processed: new Map() };
-    const result = await work(transaction);
-    for (const [consumer, ids] of transaction.processed) {
-      for (const id of ids) this.processedBy(consumer).add(id);
+    const previous = this.transactions;
+    let finished!: () => void;
+    this.transactions = new Promise((resolve) => (finished = resolve));
+    await previous;
+    try {
+      const transaction: MemoryTransaction = { processed: new Map() };
+      const result = await work(transaction);
+      for (const [consumer, ids] of transaction.processed) {
+        for (const id of ids) this.processedBy(consumer).add(id);
+      }
+      return result;
+    } finally {
+      finished();
     }
-    return result;
   }
 
   async markProcessed(consumer: string, id: string, transaction?: MemoryTransaction): Promise<boolean> {

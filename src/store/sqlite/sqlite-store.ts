@@ -18,7 +18,7 @@ import type {
   StreamMetadata,
 } from '../event-store.ts';
 import { assertExpectedVersion, assertStreamId, checkExpectedVersion } from '../expected-version.ts';
-import { assertName, readAllOptions, readStreamOptions, streamMetadata } from '../read-options.ts';
+import { assertName, nonNegativeInteger, readAllOptions, readStreamOptions, streamMetadata } from '../read-options.ts';
 import { TailWaiters } from '../tail-waiters.ts';
 import { topicFilter } from '../topic-filter.ts';
 import { migrate } from './schema.ts';
@@ -286,6 +286,7 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     if (this.closed) return Promise.reject(closedError());
     try {
       assertName('a checkpoint name', name);
+      nonNegativeInteger('a checkpoint position', position);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -1,0 +1,4 @@
+import { eventStoreContract } from '../../testing/index.ts';
+import { createMemoryStore } from './memory-store.ts';
+
+eventStoreContract('the memory store', async () => ({ store: createMemoryStore() }));
