@@ -52,9 +52,11 @@ export class DurableDelivery implements ReaderHost {
     return reader;
   }
 
-  /** Resolves once every reader has taken what this bus appended so far. */
+  /** Resolves once every reader has taken the log up to its head as of now (or what this bus appended). */
   async caughtUp(): Promise<void> {
-    const position = this.appendedUpTo;
+    if (this.readers.size === 0) return;
+    const head = await this.store.head().catch(() => 0);
+    const position = Math.max(this.appendedUpTo, head);
     await Promise.all([...this.readers.values()].map((reader) => reader.reached(position)));
   }
 
