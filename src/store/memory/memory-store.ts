@@ -121,7 +121,7 @@ export class MemoryStore implements EventStore<MemoryTransaction> {
     const { after, limit } = readAllOptions(options);
     const keep = topicFilter(options?.topics);
     const events: LoggedEvent[] = [];
-    let last = Math.min(after, this.rows.length);
+    let last = after;
     while (events.length < limit && last < this.rows.length) {
       const row = this.rows[last++];
       if (row === undefined || this.expired(row)) continue;
