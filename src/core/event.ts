@@ -1,5 +1,6 @@
 import { BusbarError } from './errors.ts';
 import { createEventId } from './event-id.ts';
+import { assertTopic } from './topic.ts';
 
 /**
  * A published event: a CloudEvents 1.0 event whose `type` is the topic.
@@ -223,4 +224,20 @@ function invalidOption(name: string, expected: string, value: unknown): BusbarEr
     `option "${name}" must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`,
     { details: { option: name } },
   );
+}
+
+/**
+ * Builds an event without publishing it: for appending to a store directly
+ * (`store.append`, `appendToStream`) or sending it elsewhere. The topic is
+ * checked; the source defaults to `busbar`.
+ *
+ * @example
+ * ```ts
+ * const event = createEvent('account.opened', { owner: 'Ada' }, { subject: 'account-1' });
+ * await store.appendToStream('account-1', [event], { expectedVersion: 'no_stream' });
+ * ```
+ */
+export function createEvent<Data>(type: string, data: Data, options?: EventOptions): BusbarEvent<Data> {
+  assertTopic(type);
+  return buildEvent(type, data, options, 'busbar') as BusbarEvent<Data>;
 }

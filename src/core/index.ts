@@ -34,7 +34,7 @@ export {
   ValidationError,
   type ValidationIssue,
 } from './errors.ts';
-export type { BusbarEvent, EventOptions } from './event.ts';
+export { type BusbarEvent, createEvent, type EventOptions } from './event.ts';
 export { createEventId, timeOfEventId } from './event-id.ts';
 export type {
   AppendOptions,

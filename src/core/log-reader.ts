@@ -56,6 +56,7 @@ export class LogReader {
   private reachers: { position: number; resolve: () => void }[] = [];
   /** Positions whose dead letter is still being stored: the checkpoint waits for them. */
   private readonly storing = new Map<number, Promise<void>>();
+  private readonly deadLettersInFlight = new Set<Promise<void>>();
 
   constructor(host: ReaderHost, subscription: Subscription, start: StartFrom) {
     this.host = host;
@@ -160,12 +161,14 @@ export class LogReader {
     this.storing.delete(position);
     // A dead letter that could not be stored keeps the checkpoint where it
     // is: the event is handled again after a restart rather than lost.
-    stored.then(
+    const settled = stored.then(
       () => {
         if (this.tracker!.done(position)) this.save();
       },
       () => {},
     );
+    this.deadLettersInFlight.add(settled);
+    settled.then(() => this.deadLettersInFlight.delete(settled));
   }
 
   /** Saves the checkpoint if it moved; one save at a time, the latest position wins. */
@@ -185,8 +188,9 @@ export class LogReader {
     );
   }
 
-  /** The last checkpoint saved, after waiting for saves in flight. */
+  /** Saves the last checkpoint, after the dead letters and saves in flight. */
   async flush(): Promise<void> {
+    while (this.deadLettersInFlight.size > 0) await Promise.all(this.deadLettersInFlight);
     while (this.saving !== undefined) await this.saving;
     this.save();
     while (this.saving !== undefined) await this.saving;
