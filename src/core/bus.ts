@@ -27,7 +27,7 @@ import { runAndNotify } from './event-source.ts';
 import { compilePattern, type Pattern } from './pattern.ts';
 import { type Route, RoutingTable, type TopicDefinition } from './routing-table.ts';
 import { isStandardSchema, validateData } from './schema.ts';
-import type { Lag } from './log-reader.ts';
+import { checkStartFrom, type Lag } from './log-reader.ts';
 import { Subscription, type SubscriptionHost } from './subscription.ts';
 import type { Handler, SubscriptionOptions } from './subscription-options.ts';
 import type { EventMap } from './typed-events.ts';
@@ -186,8 +186,10 @@ class EventBus implements SubscriptionHost, DurableHost {
     for (const target of direct) {
       if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, event);
     }
+    const durableTargets = targets.filter((target) => durable.isDurable(target));
+    const headBefore = durable.needsHeadBefore(durableTargets) ? await durable.store.head() : undefined;
     const delivery = this.newDelivery(event, targets);
-    const registered = durable.register(delivery, targets.filter((target) => durable.isDurable(target)));
+    const registered = durable.register(delivery, durableTargets, headBefore);
     const recipients = options?.to !== undefined ? [...new Set(options.to)] : options?.broadcast === true ? 'all' : undefined;
     let position: number;
     try {
@@ -338,6 +340,7 @@ class EventBus implements SubscriptionHost, DurableHost {
         `subscription "${name}" needs at least one pattern`,
       );
     }
+    if (options.from !== undefined) checkStartFrom(options.from);
     const subscription = new Subscription(this, name, list.map(compilePattern), handler, options);
     subscription.ready$.catch(() => {}); // reported through onError; `ready` rejects for those who ask
     let ready = subscription.ready$;

@@ -18,6 +18,8 @@ interface Awaited {
   delivery: Delivery;
   /** Durable recipients whose reader has not taken it yet. */
   waiting: Set<Subscription>;
+  /** The head before the append, when a recipient was still finding its start. */
+  headBefore: number | undefined;
 }
 
 /**
@@ -31,17 +33,12 @@ export class DurableDelivery implements ReaderHost {
   private readonly host: DurableHost;
   private readonly readers = new Map<Subscription, LogReader>();
   private readonly awaited = new Map<string, Awaited>();
-  private seqAtLeast = 0;
   /** The highest position this bus has appended. */
   private appendedUpTo = 0;
 
   constructor(store: EventLog, host: DurableHost) {
     this.store = store;
     this.host = host;
-  }
-
-  get stamp(): number {
-    return this.seqAtLeast;
   }
 
   /** Starts reading the log for `subscription`. */
@@ -93,8 +90,16 @@ export class DurableDelivery implements ReaderHost {
   }
 
   /** Registers a local publish before its append, for the durable targets among `targets`. */
-  register(delivery: Delivery, durable: Subscription[]): Awaited | undefined {
-    this.seqAtLeast = delivery.seq;
+  /**
+   * Whether a publish to these recipients must read the head before its
+   * append: a reader still finding its start may end up past the event, and
+   * only the head from before tells a new event from an old id published again.
+   */
+  needsHeadBefore(durable: readonly Subscription[]): boolean {
+    return durable.some((subscription) => this.readers.get(subscription)?.cursor === undefined);
+  }
+
+  register(delivery: Delivery, durable: Subscription[], headBefore: number | undefined): Awaited | undefined {
     if (durable.length === 0) return undefined;
     // The same id published again: the log keeps it once, and the readers
     // hand on the first delivery; this one only learns it was a duplicate.
@@ -102,7 +107,7 @@ export class DurableDelivery implements ReaderHost {
       for (const subscription of durable) delivery.record(subscription, 'skipped', undefined, 0);
       return undefined;
     }
-    const entry: Awaited = { delivery, waiting: new Set(durable) };
+    const entry: Awaited = { delivery, waiting: new Set(durable), headBefore };
     this.awaited.set(delivery.event.id, entry);
     return entry;
   }
@@ -114,9 +119,10 @@ export class DurableDelivery implements ReaderHost {
 
   /**
    * After the append: a reader that is already past `position` will not meet
-   * the event. If it started after the publish began (a subscription made
-   * just before), hand it on now; otherwise the log already held the id and
-   * this publish was a duplicate.
+   * the event. If the event is new (past the head from before the append),
+   * the reader found its start after the commit: it was subscribed first, so
+   * it gets the event now. Otherwise the publish repeated an id the log
+   * already held: a duplicate, settled `skipped`.
    */
   appended(entry: Awaited | undefined, position: number): void {
     if (position > this.appendedUpTo) this.appendedUpTo = position;
@@ -125,7 +131,7 @@ export class DurableDelivery implements ReaderHost {
       const reader = this.readers.get(subscription)!;
       if (reader.cursor === undefined || reader.cursor < position) continue;
       entry.waiting.delete(subscription);
-      if (entry.delivery.seq <= reader.startStamp) subscription.enqueue(entry.delivery);
+      if (entry.headBefore !== undefined && position > entry.headBefore) subscription.enqueue(entry.delivery);
       else entry.delivery.record(subscription, 'skipped', undefined, 0);
     }
     if (entry.waiting.size === 0) this.awaited.delete(entry.delivery.event.id);

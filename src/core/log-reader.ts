@@ -7,6 +7,29 @@ import type { Subscription } from './subscription.ts';
 /** Where a durable subscription starts when it has no checkpoint yet. */
 export type StartFrom = 'beginning' | 'end' | { position: number } | { time: Date };
 
+/** Throws `BUSBAR_ERR_INVALID_ARGUMENT` unless `from` is a start a reader understands. */
+export function checkStartFrom(from: unknown): asserts from is StartFrom {
+  if (from === 'beginning' || from === 'end') return;
+  if (typeof from === 'object' && from !== null) {
+    const { position, time } = from as { position?: unknown; time?: unknown };
+    if ('position' in from && typeof position === 'number' && Number.isSafeInteger(position) && position >= 0) return;
+    if ('time' in from && time instanceof Date && !Number.isNaN(time.getTime())) return;
+  }
+  throw new BusbarError(
+    'BUSBAR_ERR_INVALID_ARGUMENT',
+    `option "from" must be 'beginning', 'end', { position: integer >= 0 } or { time: valid Date }, got ${describe(from)}`,
+  );
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Date) return `Date(${String(value.getTime())})`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
 /** How far a durable subscription is behind the head of the log. */
 export interface Lag {
   /** Everything at or below this position is handled. */
@@ -23,8 +46,6 @@ export interface ReaderHost {
   readonly store: EventLog;
   /** The delivery that hands `logged` to `subscription`, or undefined if the event is not for it. */
   deliveryFor(subscription: Subscription, logged: LoggedEvent): Delivery | undefined;
-  /** The bus's current delivery sequence number. */
-  readonly stamp: number;
   reportError(error: Error, origin: string): void;
 }
 
@@ -47,8 +68,6 @@ export class LogReader {
   private tracker: CheckpointTracker | undefined;
   /** The last position handed out or passed over; undefined until the start is known. */
   cursor: number | undefined;
-  /** The bus stamp when the cursor was set: deliveries registered before it may lie behind the cursor. */
-  startStamp = Number.POSITIVE_INFINITY;
   readonly ready: Promise<void>;
   private readonly running: Promise<void>;
   private saved = -1;
@@ -77,7 +96,6 @@ export class LogReader {
       const from = checkpoint ?? (await this.retrying(() => this.startPosition()));
       if (from === undefined) return;
       this.cursor = from;
-      this.startStamp = this.host.stamp;
       this.tracker = new CheckpointTracker(from);
       // A start computed from 'end' or a time must not be recomputed after a restart.
       if (checkpoint === undefined) this.save();

@@ -1,0 +1,212 @@
+// Publishing on a bus with a store: the receipt comes once the event is
+// committed and carries its log position; durable and non-durable recipients
+// settle on the same receipt; an event id is logged and handled once.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type BusbarEvent, type DeliveryResult } from '../../src/index.ts';
+import { range, sleep, until } from '../support/async.ts';
+import { forEachStore } from './stores.ts';
+
+type Events = { 'order.placed': { n: number } };
+
+function cloudEvent(id: string, n: number): Record<string, unknown> {
+  return { specversion: '1.0', id, type: 'order.placed', source: 'test', data: { n } };
+}
+
+forEachStore((open) => {
+  test('publish resolves once the event is in the log, and the receipt carries its position', async (t) => {
+    const log = open(t);
+    const bus = log.bus<Events>();
+    const receipts = [];
+    for (const n of range(1, 4)) {
+      const receipt = await bus.publish('order.placed', { n });
+      const stored = await log.store.getEvent(receipt.id);
+      assert.equal(stored?.position, receipt.sequence);
+      assert.deepEqual(stored?.event.data, { n });
+      receipts.push(receipt);
+    }
+    assert.deepEqual(receipts.map((each) => each.sequence), [1, 2, 3]);
+    assert.deepEqual(receipts.map((each) => each.event.sequence), [1, 2, 3]);
+    assert.equal(await log.head(), 3);
+  });
+
+  test('concurrent publishes get consecutive positions in call order, and handlers see them on the event', async (t) => {
+    const log = open(t);
+    const bus = log.bus<Events>();
+    const seen: [number, number | undefined][] = [];
+    const handle = bus.subscribe('orders', 'order.*', (event) => {
+      seen.push([event.data.n, event.sequence]);
+    });
+    await handle.ready;
+    const receipts = await Promise.all(range(1, 51).map((n) => bus.publish('order.placed', { n })));
+    assert.deepEqual(receipts.map((each) => each.sequence), range(1, 51));
+    await bus.idle();
+    assert.deepEqual(seen, range(1, 51).map((n) => [n, n]));
+  });
+
+  test('settled() gives the result of every recipient, durable or not', async (t) => {
+    const log = open(t);
+    const bus = log.bus<Events>();
+    const durable = bus.subscribe('durable', 'order.*', async (event) => {
+      await sleep(2);
+      return `durable ${event.data.n}`;
+    });
+    bus.subscribe('local', 'order.*', (event) => `local ${event.data.n}`, { durable: false });
+    await durable.ready;
+    const receipt = await bus.publish('order.placed', { n: 7 });
+    assert.deepEqual([...receipt.recipients].sort(), ['durable', 'local']);
+    const results = await receipt.settled();
+    const byName = (a: DeliveryResult, b: DeliveryResult) => a.subscription.localeCompare(b.subscription);
+    assert.deepEqual(results.toSorted(byName), [
+      { subscription: 'durable', status: 'completed', value: 'durable 7', attempts: 1 },
+      { subscription: 'local', status: 'completed', value: 'local 7', attempts: 1 },
+    ]);
+  });
+
+  test('a non-durable subscription gets local publishes only; a durable one also what another writer commits', async (t) => {
+    const log = open(t);
+    const bus = log.bus<Events>();
+    const durable: number[] = [];
+    const local: number[] = [];
+    const handle = bus.subscribe('durable', 'order.*', (event) => {
+      durable.push(event.data.n);
+    });
+    bus.subscribe('local', 'order.*', (event) => {
+      local.push(event.data.n);
+    }, { durable: false });
+    await handle.ready;
+    await bus.publish('order.placed', { n: 1 });
+    // Another process appending to the same log.
+    const foreign: BusbarEvent = { specversion: '1.0', id: 'foreign-1', type: 'order.placed', source: 'elsewhere', time: new Date().toISOString(), data: { n: 2 } };
+    await log.store.append([foreign]);
+    await bus.publish('order.placed', { n: 3 });
+    await until(() => durable.length >= 3);
+    await bus.idle();
+    assert.deepEqual(durable, [1, 2, 3]);
+    assert.deepEqual(local, [1, 3]);
+  });
+
+  test('idle() waits until durable subscriptions have handled everything this bus published', async (t) => {
+    const log = open(t);
+    const bus = log.bus<Events>();
+    const handled: Record<string, number[]> = { a: [], b: [] };
+    for (const name of ['a', 'b']) {
+      bus.subscribe(name, 'order.*', async (event) => {
+        await sleep(1);
+        handled[name]!.push(event.data.n);
+      }, { concurrency: 2 });
+    }
+    for (const n of range(1, 21)) await bus.publish('order.placed', { n });
+    await bus.idle();
+    assert.deepEqual(handled.a!.toSorted((x, y) => x - y), range(1, 21));
+    assert.deepEqual(handled.b!.toSorted((x, y) => x - y), range(1, 21));
+    assert.equal(bus.stats().queue_size, 0);
+  });
+
+  test('publishing the same CloudEvent twice logs it once and handles it once', async (t) => {
+    const log = open(t);
+    const bus = log.bus<Events>();
+    const handled: number[] = [];
+    const local: number[] = [];
+    const handle = bus.subscribe('orders', 'order.*', (event) => {
+      handled.push(event.data.n);
+    });
+    bus.subscribe('local', 'order.*', (event) => {
+      local.push(event.data.n);
+    }, { durable: false });
+    await handle.ready;
+    const first = await bus.publishEvent(cloudEvent('order-1', 1));
+    await first.settled();
+    const second = await bus.publishEvent(cloudEvent('order-1', 1));
+    assert.equal(second.sequence, first.sequence);
+    assert.deepEqual(await second.settled(), [
+      { subscription: 'orders', status: 'skipped', attempts: 0 },
+      { subscription: 'local', status: 'completed', value: undefined, attempts: 1 },
+    ]);
+    await bus.idle();
+    assert.deepEqual(handled, [1]);
+    // As on a bus without a store: a non-durable subscription gets the duplicate again.
+    assert.deepEqual(local, [1, 1]);
+    assert.equal(await log.head(), 1);
+  });
+
+  test('the same CloudEvent published twice at once is logged and handled once', async (t) => {
+    const log = open(t);
+    const bus = log.bus<Events>();
+    const handled: number[] = [];
+    const handle = bus.subscribe('orders', 'order.*', (event) => {
+      handled.push(event.data.n);
+    });
+    await handle.ready;
+    const [first, second] = await Promise.all([
+      bus.publishEvent(cloudEvent('order-1', 1)),
+      bus.publishEvent(cloudEvent('order-1', 1)),
+    ]);
+    assert.equal(first.sequence, 1);
+    assert.equal(second.sequence, 1);
+    const statuses = [(await first.settled())[0]!.status, (await second.settled())[0]!.status];
+    assert.deepEqual(statuses, ['completed', 'skipped']);
+    await bus.idle();
+    assert.deepEqual(handled, [1]);
+    assert.equal(await log.head(), 1);
+  });
+
+  test('a CloudEvent published again after a restart is not logged or handled again', async (t) => {
+    const log = open(t);
+    const first = log.bus<Events>();
+    const handled: number[] = [];
+    first.subscribe('orders', 'order.*', (event) => {
+      handled.push(event.data.n);
+    });
+    await (await first.publishEvent(cloudEvent('order-1', 1))).settled();
+    await log.restart();
+
+    const second = log.bus<Events>();
+    const handle = second.subscribe('orders', 'order.*', (event) => {
+      handled.push(event.data.n);
+    });
+    await handle.ready;
+    const again = await second.publishEvent(cloudEvent('order-1', 1));
+    assert.equal(again.sequence, 1);
+    await second.idle();
+    assert.deepEqual(handled, [1]);
+    assert.equal(await log.head(), 1);
+  });
+
+  test('a CloudEvent published again right after subscribing, before the subscription is ready, is not handled again', async (t) => {
+    const log = open(t);
+    const first = log.bus<Events>();
+    const handled: number[] = [];
+    first.subscribe('orders', 'order.*', (event) => {
+      handled.push(event.data.n);
+    });
+    await (await first.publishEvent(cloudEvent('order-1', 1))).settled();
+    await log.restart();
+
+    const second = log.bus<Events>();
+    second.subscribe('orders', 'order.*', (event) => {
+      handled.push(event.data.n);
+    });
+    const again = await second.publishEvent(cloudEvent('order-1', 1));
+    await again.settled();
+    await second.idle();
+    assert.deepEqual(handled, [1]);
+    assert.equal(await log.head(), 1);
+  });
+
+  test('an old CloudEvent published again right after a new subscription is made does not reach it', async (t) => {
+    const log = open(t);
+    const bus = log.bus<Events>();
+    await bus.publishEvent(cloudEvent('order-1', 1));
+    const late: string[] = [];
+    // Default `from: 'end'`: only events committed from now on; order-1 was committed before.
+    bus.subscribe('late', 'order.*', (event) => {
+      late.push(event.id);
+    });
+    const again = await bus.publishEvent(cloudEvent('order-1', 1));
+    assert.deepEqual(await again.settled(), [{ subscription: 'late', status: 'skipped', attempts: 0 }]);
+    await bus.idle();
+    assert.deepEqual(late, []);
+    assert.equal(await log.head(), 1);
+  });
+});
