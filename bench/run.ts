@@ -13,6 +13,7 @@ const scale = values.quick ? 0.1 : 1;
 const suites: Record<string, () => Promise<{ run(rounds: number, scale: number): Promise<void> }>> = {
   core: () => import('./core.bench.ts'),
   primitives: () => import('./primitives.bench.ts'),
+  store: () => import('./store.bench.ts'),
 };
 const chosen = positionals.length ? positionals : Object.keys(suites);
 console.log(`# Busbar benchmarks — node ${process.version}, ${rounds} rounds, medians\n`);

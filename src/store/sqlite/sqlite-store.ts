@@ -146,7 +146,7 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
       });
       this.statements.saveHead.run(head);
       this.statements.saveStreamVersion.run(stream, version);
-      if (found?.metadata != null) this.applyRetention(stream, JSON.parse(found.metadata) as StreamMetadata, version);
+      if (found?.metadata !== undefined && found.metadata !== null) this.applyRetention(stream, JSON.parse(found.metadata) as StreamMetadata, version);
       return { positions, version };
     });
   }
@@ -261,7 +261,7 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     this.assertOpen();
     assertStreamId(stream);
     const found = this.statements.stream.get(stream) as { metadata: string | null } | undefined;
-    return found?.metadata == null ? {} : (JSON.parse(found.metadata) as StreamMetadata);
+    return found?.metadata === undefined || found.metadata === null ? {} : (JSON.parse(found.metadata) as StreamMetadata);
   }
 
   private applyRetention(stream: string, metadata: StreamMetadata, version: number): void {
