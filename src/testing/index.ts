@@ -11,7 +11,7 @@
  *
  * @module
  */
-export { eventStoreContract, type StoreUnderTest } from './store-contract.ts';
+export { type ContractOptions, eventStoreContract, type StoreUnderTest } from './store-contract.ts';
 export type {
   AppendToStreamOptions,
   AppendToStreamResult,

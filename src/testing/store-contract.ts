@@ -102,6 +102,15 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   }
 }
 
+export interface ContractOptions {
+  /**
+   * Whether the store keeps its data across a close and reopen (default
+   * true). When true, `open` must return `reopen`, and the durability tests
+   * run; false (an in-memory store) leaves them out.
+   */
+  persistent?: boolean;
+}
+
 /**
  * Declares the contract every {@link EventStore} must meet as a `node:test`
  * suite: appends, idempotency, expected versions, reads, retention,
@@ -119,7 +128,15 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
  * });
  * ```
  */
-export function eventStoreContract<T>(name: string, open: () => Promise<StoreUnderTest<T>>): void {
+export function eventStoreContract<T>(
+  name: string,
+  open: () => Promise<StoreUnderTest<T>>,
+  options: ContractOptions = {},
+): void {
+  // A store that keeps nothing across a reopen (memory) is not asked to:
+  // those tests are left out rather than skipped.
+  const itKeeps = options.persistent === false ? () => {} : it;
+
   async function openSubject(t: TestContext): Promise<StoreUnderTest<T>> {
     const subject = await open();
     t.after(() => subject.store.close());
@@ -276,9 +293,9 @@ export function eventStoreContract<T>(name: string, open: () => Promise<StoreUnd
         assert.equal(await store.getEvent('no-such-event'), undefined);
       });
 
-      it('keeps events and streams across a reopen and continues the positions', async (t) => {
+      itKeeps('keeps events and streams across a reopen and continues the positions', async (t) => {
         const subject = await openSubject(t);
-        if (subject.reopen === undefined) return t.skip('the store under test cannot reopen');
+        assert.ok(subject.reopen, 'a persistent store under test must come with reopen()');
         const loose = event();
         await subject.store.append([loose], { recipients: ['audit'] });
         const streamed = events(2);
@@ -756,9 +773,9 @@ export function eventStoreContract<T>(name: string, open: () => Promise<StoreUnd
         assert.equal(await store.loadCheckpoint('projector'), undefined);
       });
 
-      it('keeps checkpoints across a reopen', async (t) => {
+      itKeeps('keeps checkpoints across a reopen', async (t) => {
         const subject = await openSubject(t);
-        if (subject.reopen === undefined) return t.skip('the store under test cannot reopen');
+        assert.ok(subject.reopen, 'a persistent store under test must come with reopen()');
         await subject.store.saveCheckpoint('projector', 42);
         const store = await reopened(t, subject);
         assert.equal(await store.loadCheckpoint('projector'), 42);
@@ -782,9 +799,9 @@ export function eventStoreContract<T>(name: string, open: () => Promise<StoreUnd
         assert.deepEqual(await store.listDeadLetters(), [second]);
       });
 
-      it('keeps dead letters across a reopen', async (t) => {
+      itKeeps('keeps dead letters across a reopen', async (t) => {
         const subject = await openSubject(t);
-        if (subject.reopen === undefined) return t.skip('the store under test cannot reopen');
+        assert.ok(subject.reopen, 'a persistent store under test must come with reopen()');
         const letter = deadLetter('dl-1', event(), 1, 'E_SMTP');
         await subject.store.addDeadLetter(letter);
         const store = await reopened(t, subject);
@@ -837,9 +854,9 @@ export function eventStoreContract<T>(name: string, open: () => Promise<StoreUnd
         assert.deepEqual((await Promise.all([handle(), handle()])).sort(), [false, true]);
       });
 
-      it('keeps processed ids across a reopen', async (t) => {
+      itKeeps('keeps processed ids across a reopen', async (t) => {
         const subject = await openSubject(t);
-        if (subject.reopen === undefined) return t.skip('the store under test cannot reopen');
+        assert.ok(subject.reopen, 'a persistent store under test must come with reopen()');
         const { store: before } = subject;
         await before.markProcessed('mailer', 'evt-1');
         await before.transaction((transaction) => before.markProcessed('mailer', 'evt-2', transaction));

@@ -1,4 +1,4 @@
 import { eventStoreContract } from '../../testing/index.ts';
 import { createMemoryStore } from './memory-store.ts';
 
-eventStoreContract('the memory store', async () => ({ store: createMemoryStore() }));
+eventStoreContract('the memory store', async () => ({ store: createMemoryStore() }), { persistent: false });
