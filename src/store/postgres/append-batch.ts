@@ -79,7 +79,7 @@ export async function writeAppends(
   requests: readonly AppendRequest[],
   notify: boolean,
 ): Promise<{ outcomes: AppendOutcome[]; head: number }> {
-  await client.query(`SELECT pg_advisory_xact_lock(${names.appendLock})`);
+  await client.query({ name: names.statement('lock'), text: `SELECT pg_advisory_xact_lock(${names.appendLock})` });
   const state = await readState(client, names, requests);
   const rows = new Rows();
   const touched = new Set<string>();
@@ -87,8 +87,9 @@ export async function writeAppends(
   if (rows.position.length === 0) return { outcomes, head: state.head };
 
   const streamNames = [...touched];
-  await client.query(
-    `WITH at AS (
+  await client.query({
+    name: names.statement(notify ? 'insert_notify' : 'insert'),
+    text: `WITH at AS (
        SELECT greatest(recorded_at, date_trunc('milliseconds', clock_timestamp())) AS at FROM ${names.head}
      ), inserted AS (
        INSERT INTO ${names.events} (position, id, type, stream, stream_version, recipients, event, recorded_at)
@@ -103,7 +104,7 @@ export async function writeAppends(
        UPDATE ${names.head} SET position = $10, recorded_at = (SELECT at FROM at)
      )
      SELECT ${notify ? 'pg_notify($11, $10::text)' : '$11::text'}`,
-    [
+    values: [
       rows.position,
       rows.id,
       rows.type,
@@ -116,7 +117,7 @@ export async function writeAppends(
       state.head,
       names.channel,
     ],
-  );
+  });
   const retained = streamNames.filter((stream) => state.streams.get(stream)!.retained);
   if (retained.length > 0) await applyRetention(client, names, retained);
   return { outcomes, head: state.head };
@@ -126,15 +127,16 @@ async function readState(client: ClientBase, names: SchemaNames, requests: reado
   const ids = requests.flatMap((request) => request.events.map((event) => event.id));
   const streams = [...new Set(requests.flatMap((request) => (request.stream === undefined ? [] : [request.stream])))];
   // One round trip; JSON text so a pool with custom type parsers reads the same.
-  const { rows } = await client.query<{ head: string; known: string; streams: string }>(
-    `SELECT h.position::text AS head,
+  const { rows } = await client.query<{ head: string; known: string; streams: string }>({
+    name: names.statement('read_state'),
+    text: `SELECT h.position::text AS head,
        (SELECT coalesce(json_agg(json_build_array(e.id, e.position)), '[]') FROM ${names.events} e
          WHERE e.id = ANY($1::text[]))::text AS known,
        (SELECT coalesce(json_agg(json_build_array(s.stream, s.version, s.metadata <> '{}'::jsonb)), '[]')
          FROM ${names.streams} s WHERE s.stream = ANY($2::text[]))::text AS streams
      FROM ${names.head} h`,
-    [ids, streams],
-  );
+    values: [ids, streams],
+  });
   const row = rows[0]!;
   const known = new Map(JSON.parse(row.known) as [string, number][]);
   const versions = JSON.parse(row.streams) as [string, number, boolean][];

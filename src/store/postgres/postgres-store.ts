@@ -251,6 +251,7 @@ export class PostgresStore implements EventStore<PoolClient> {
            SELECT ${EVENT_COLUMNS} FROM ${from} WHERE e.position > $1 AND ${where}
            ORDER BY e.position LIMIT $2) page ON true`,
         [cursor, pageSize],
+        'read_all',
       );
       const head = Number(rows[0]!.head);
       this.advance(head);
@@ -466,9 +467,14 @@ export class PostgresStore implements EventStore<PoolClient> {
     return this.closing;
   }
 
-  private async query<Row extends object>(sql: string, values?: unknown[]): Promise<Row[]> {
+  /**
+   * `name`: prepare the statement once per connection and reuse its plan
+   * (for the hot ones: planning a read page costs about a quarter of a ms).
+   */
+  private async query<Row extends object>(sql: string, values?: unknown[], name?: string): Promise<Row[]> {
     try {
-      return (await this.pool.query<Row & Record<string, unknown>>(sql, values)).rows;
+      const config = name === undefined ? { text: sql, values } : { name: this.names.statement(name), text: sql, values };
+      return (await this.pool.query<Row & Record<string, unknown>>(config)).rows;
     } catch (error) {
       throw storeError(error);
     }

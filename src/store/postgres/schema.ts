@@ -34,6 +34,11 @@ export interface SchemaNames {
   readonly migrateLock: string;
   /** The LISTEN/NOTIFY channel that carries the new head after each commit. */
   readonly channel: string;
+  /**
+   * The name of a prepared statement of this schema: `pg` refuses one name
+   * for two texts on a connection, and two stores (schemas) may share a pool.
+   */
+  statement(label: string): string;
 }
 
 /** Derives the names for `schema`; throws `BUSBAR_ERR_INVALID_ARGUMENT` for an unusable one. */
@@ -47,6 +52,7 @@ export function schemaNames(schema: string, escapeIdentifier: (name: string) => 
     );
   }
   const quotedSchema = escapeIdentifier(schema);
+  const channel = `busbar_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
   const table = (name: string): string => `${quotedSchema}.${escapeIdentifier(name)}`;
   return {
     schema,
@@ -60,7 +66,8 @@ export function schemaNames(schema: string, escapeIdentifier: (name: string) => 
     migrations: table('migrations'),
     appendLock: lockKey(`busbar.append:${schema}`),
     migrateLock: lockKey(`busbar.migrate:${schema}`),
-    channel: `busbar_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`,
+    channel,
+    statement: (label) => `${channel}_${label}`,
   };
 }
 

@@ -66,6 +66,11 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
   // Streams with a maxAge, so reads can hide what the next cleanup deletes.
   private readonly maxAges = new Map<string, number>();
   private lastRecordedAt = 0;
+  // The head inside a group transaction: read once at BEGIN, written once
+  // before COMMIT. A write updates it only once it succeeded, so a write
+  // rolled back to its savepoint leaves it as it was.
+  private groupHead = 0;
+  private groupStartHead = 0;
   private closed = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -91,7 +96,15 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
       const { maxAge } = JSON.parse(metadata) as StreamMetadata;
       if (maxAge !== undefined) this.maxAges.set(stream, maxAge);
     }
-    this.writes = new WriteQueue(this.database, () => this.tail.wake(this.currentHead()));
+    this.writes = new WriteQueue(this.database, {
+      begin: () => {
+        this.groupHead = this.groupStartHead = this.currentHead();
+      },
+      beforeCommit: () => {
+        if (this.groupHead !== this.groupStartHead) this.statements.saveHead.run(this.groupHead);
+      },
+      committed: () => this.tail.wake(this.currentHead()),
+    });
   }
 
   /** Transactions committed so far (each may hold many appends). */
@@ -103,14 +116,14 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     if (this.closed) return Promise.reject(closedError());
     const recipients = options.recipients === undefined ? null : JSON.stringify(options.recipients);
     return this.writes.write(() => {
-      let head = this.currentHead();
+      let head = this.groupHead;
       const recordedAt = this.recordingTime();
       const positions = events.map((event) => {
         const position = this.insert(head + 1, event, null, null, recipients, recordedAt);
         if (position > head) head = position;
         return position;
       });
-      this.statements.saveHead.run(head);
+      this.groupHead = head;
       return positions;
     });
   }
@@ -127,12 +140,16 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     return this.writes.write(() => {
       const found = this.statements.stream.get(stream) as { version: number; metadata: string | null } | undefined;
       let version = found?.version ?? 0;
-      const known = events.map((event) => (this.statements.positionOfId.get(event.id) as { position: number } | undefined)?.position);
-      if (events.length > 0 && known.every((position) => position !== undefined)) {
+      // A retry repeats every id; if the first is new, this is no retry, and
+      // insert() still finds any later id that is already stored.
+      const known = events.length > 0 && this.positionOf(events[0]!.id) !== undefined
+        ? events.map((event) => this.positionOf(event.id))
+        : [];
+      if (events.length > 0 && known.length > 0 && known.every((position) => position !== undefined)) {
         return { positions: known as number[], version };
       }
       checkExpectedVersion(stream, expected, version);
-      let head = this.currentHead();
+      let head = this.groupHead;
       const recordedAt = this.recordingTime();
       const positions = events.map((event, index) => {
         const stored = known[index];
@@ -144,7 +161,7 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
         }
         return position;
       });
-      this.statements.saveHead.run(head);
+      this.groupHead = head;
       this.statements.saveStreamVersion.run(stream, version);
       if (found?.metadata !== undefined && found.metadata !== null) this.applyRetention(stream, JSON.parse(found.metadata) as StreamMetadata, version);
       return { positions, version };
@@ -163,6 +180,10 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     const { changes } = this.statements.insert.run(position, event.id, event.type, stream, streamVersion, recipients, encodeEvent(event), recordedAt);
     if (changes === 1) return position;
     return (this.statements.positionOfId.get(event.id) as { position: number }).position;
+  }
+
+  private positionOf(id: string): number | undefined {
+    return (this.statements.positionOfId.get(id) as { position: number } | undefined)?.position;
   }
 
   /** A commit time that never goes backwards, so `positionAt` can search by it. */

@@ -1,5 +1,15 @@
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { BusbarError, toError } from '../../core/errors.ts';
+
+/** What the store does around each group transaction. */
+export interface GroupHooks {
+  /** After BEGIN: read what the group's writes share (the head). */
+  begin(): void;
+  /** Before COMMIT: write it back once. */
+  beforeCommit(): void;
+  /** After COMMIT: wake readers. */
+  committed(): void;
+}
 
 interface Write {
   apply: (database: DatabaseSync) => unknown;
@@ -25,11 +35,17 @@ export class WriteQueue {
   private busy: Promise<unknown> | undefined;
   /** Transactions committed; tests and benchmarks read it to see writes grouped. */
   commits = 0;
-  private readonly onCommit: () => void;
+  private readonly hooks: GroupHooks;
+  private readonly savepoint: StatementSync;
+  private readonly release: StatementSync;
+  private readonly rollbackTo: StatementSync;
 
-  constructor(database: DatabaseSync, onCommit: () => void) {
+  constructor(database: DatabaseSync, hooks: GroupHooks) {
     this.database = database;
-    this.onCommit = onCommit;
+    this.hooks = hooks;
+    this.savepoint = database.prepare('SAVEPOINT busbar_write');
+    this.release = database.prepare('RELEASE busbar_write');
+    this.rollbackTo = database.prepare('ROLLBACK TO busbar_write');
   }
 
   write<T>(apply: (database: DatabaseSync) => T): Promise<T> {
@@ -55,17 +71,22 @@ export class WriteQueue {
     const failures: (Error | undefined)[] = new Array(writes.length);
     try {
       database.exec('BEGIN IMMEDIATE');
+      this.hooks.begin();
       for (let i = 0; i < writes.length; i++) {
-        if (grouped) database.exec('SAVEPOINT busbar_write');
+        if (grouped) this.savepoint.run();
         try {
           results[i] = writes[i]!.apply(database);
-          if (grouped) database.exec('RELEASE busbar_write');
+          if (grouped) this.release.run();
         } catch (error) {
           failures[i] = toError(error);
-          if (grouped) database.exec('ROLLBACK TO busbar_write; RELEASE busbar_write');
+          if (grouped) {
+            this.rollbackTo.run();
+            this.release.run();
+          }
         }
       }
       const commit = grouped || failures[0] === undefined;
+      if (commit) this.hooks.beforeCommit();
       database.exec(commit ? 'COMMIT' : 'ROLLBACK');
       if (commit) this.commits++;
     } catch (error) {
@@ -79,7 +100,7 @@ export class WriteQueue {
       if (failure === undefined) writes[i]!.resolve(results[i]);
       else writes[i]!.reject(failure);
     }
-    this.onCommit();
+    this.hooks.committed();
   };
 
   /** Runs `work` alone in one transaction, after the writes already queued. */
@@ -106,7 +127,7 @@ export class WriteQueue {
       return await run;
     } finally {
       this.busy = undefined;
-      this.onCommit();
+      this.hooks.committed();
       if (this.pending.length > 0 && !this.scheduled) {
         this.scheduled = true;
         setImmediate(this.flush);
