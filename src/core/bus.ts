@@ -187,9 +187,13 @@ class EventBus implements SubscriptionHost, DurableHost {
       if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, event);
     }
     const durableTargets = targets.filter((target) => durable.isDurable(target));
-    const headBefore = durable.needsHeadBefore(durableTargets) ? await durable.store.head() : undefined;
+    // A reader still finding its start (a subscription made just now) must
+    // find it before this append, or the start could land past the event.
+    // Waiting publishes resume in call order, so their positions keep it.
+    const starting = durable.starting(durableTargets);
+    if (starting !== undefined) await starting;
     const delivery = this.newDelivery(event, targets);
-    const registered = durable.register(delivery, durableTargets, headBefore);
+    const registered = durable.register(delivery, durableTargets);
     const recipients = options?.to !== undefined ? [...new Set(options.to)] : options?.broadcast === true ? 'all' : undefined;
     let position: number;
     try {
@@ -459,7 +463,7 @@ class EventBus implements SubscriptionHost, DurableHost {
         throw error;
       }
       receipts.push(receipt);
-      if (this.store !== undefined) this.forgetOnceHandled(this.store, letter, receipt);
+      if (this.durable !== undefined) this.forgetOnceHandled(this.durable, letter, receipt);
     }
     return receipts;
   }
@@ -468,13 +472,13 @@ class EventBus implements SubscriptionHost, DurableHost {
    * A redriven dead letter leaves the store once its delivery settles; if the
    * bus closes first, it goes back on the list and stays stored.
    */
-  private forgetOnceHandled(store: NonNullable<BusOptions['store']>, letter: DeadLetter, receipt: Delivery): void {
+  private forgetOnceHandled(durable: DurableDelivery, letter: DeadLetter, receipt: Delivery): void {
     receipt.settled().then(([result]) => {
       if (result?.status === 'cancelled') {
         this.letters.restore(letter);
         return;
       }
-      store.removeDeadLetter(letter.id).catch((error: unknown) => this.reportError(toError(error), 'removing a redriven dead letter'));
+      durable.removeDeadLetter(letter.id).catch((error: unknown) => this.reportError(toError(error), 'removing a redriven dead letter'));
     });
   }
 

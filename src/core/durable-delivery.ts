@@ -18,8 +18,6 @@ interface Awaited {
   delivery: Delivery;
   /** Durable recipients whose reader has not taken it yet. */
   waiting: Set<Subscription>;
-  /** The head before the append, when a recipient was still finding its start. */
-  headBefore: number | undefined;
 }
 
 /**
@@ -33,6 +31,8 @@ export class DurableDelivery implements ReaderHost {
   private readonly host: DurableHost;
   private readonly readers = new Map<Subscription, LogReader>();
   private readonly awaited = new Map<string, Awaited>();
+  /** Dead letters being written, by id: removing one must wait for its write. */
+  private readonly lettersBeingStored = new Map<string, Promise<void>>();
   /** The highest position this bus has appended. */
   private appendedUpTo = 0;
 
@@ -45,7 +45,6 @@ export class DurableDelivery implements ReaderHost {
   attach(subscription: Subscription, start: StartFrom): LogReader {
     const reader = new LogReader(this, subscription, start);
     this.readers.set(subscription, reader);
-    reader.ready.then(() => this.catchUpAwaited(reader));
     return reader;
   }
 
@@ -90,16 +89,17 @@ export class DurableDelivery implements ReaderHost {
   }
 
   /** Registers a local publish before its append, for the durable targets among `targets`. */
-  /**
-   * Whether a publish to these recipients must read the head before its
-   * append: a reader still finding its start may end up past the event, and
-   * only the head from before tells a new event from an old id published again.
-   */
-  needsHeadBefore(durable: readonly Subscription[]): boolean {
-    return durable.some((subscription) => this.readers.get(subscription)?.cursor === undefined);
+  /** Resolves once the readers of these recipients know where they start; undefined if they all do. */
+  starting(durable: readonly Subscription[]): Promise<unknown> | undefined {
+    let waits: Promise<void>[] | undefined;
+    for (const subscription of durable) {
+      const reader = this.readers.get(subscription);
+      if (reader !== undefined && reader.cursor === undefined) (waits ??= []).push(reader.ready);
+    }
+    return waits === undefined ? undefined : Promise.all(waits);
   }
 
-  register(delivery: Delivery, durable: Subscription[], headBefore: number | undefined): Awaited | undefined {
+  register(delivery: Delivery, durable: Subscription[]): Awaited | undefined {
     if (durable.length === 0) return undefined;
     // The same id published again: the log keeps it once, and the readers
     // hand on the first delivery; this one only learns it was a duplicate.
@@ -107,7 +107,7 @@ export class DurableDelivery implements ReaderHost {
       for (const subscription of durable) delivery.record(subscription, 'skipped', undefined, 0);
       return undefined;
     }
-    const entry: Awaited = { delivery, waiting: new Set(durable), headBefore };
+    const entry: Awaited = { delivery, waiting: new Set(durable) };
     this.awaited.set(delivery.event.id, entry);
     return entry;
   }
@@ -118,31 +118,27 @@ export class DurableDelivery implements ReaderHost {
   }
 
   /**
-   * After the append: a reader that is already past `position` will not meet
-   * the event. If the event is new (past the head from before the append),
-   * the reader found its start after the commit: it was subscribed first, so
-   * it gets the event now. Otherwise the publish repeated an id the log
-   * already held: a duplicate, settled `skipped`.
+   * After the append. Every reader knew its start before the append began
+   * (`starting`), and meets a new event in the log; a reader already past
+   * `position` without having taken it means the log held the id before: the
+   * publish was a duplicate, settled `skipped` for that reader.
    */
   appended(entry: Awaited | undefined, position: number): void {
     if (position > this.appendedUpTo) this.appendedUpTo = position;
     if (entry === undefined) return;
     for (const subscription of entry.waiting) {
-      const reader = this.readers.get(subscription)!;
+      const reader = this.readers.get(subscription);
+      if (reader === undefined || reader.stopped) {
+        // Unsubscribed while the append was in flight.
+        entry.waiting.delete(subscription);
+        entry.delivery.record(subscription, 'cancelled', new BusbarError('BUSBAR_ERR_CLOSED', 'the subscription was removed'), 0);
+        continue;
+      }
       if (reader.cursor === undefined || reader.cursor < position) continue;
       entry.waiting.delete(subscription);
-      if (entry.headBefore !== undefined && position > entry.headBefore) subscription.enqueue(entry.delivery);
-      else entry.delivery.record(subscription, 'skipped', undefined, 0);
+      entry.delivery.record(subscription, 'skipped', undefined, 0);
     }
     if (entry.waiting.size === 0) this.awaited.delete(entry.delivery.event.id);
-  }
-
-  private catchUpAwaited(reader: LogReader): void {
-    for (const entry of this.awaited.values()) {
-      const position = entry.delivery.event.sequence;
-      if (position === undefined || !entry.waiting.has(reader.subscription)) continue;
-      this.appended(entry, position);
-    }
   }
 
   deliveryFor(subscription: Subscription, logged: LoggedEvent): Delivery | undefined {
@@ -175,9 +171,18 @@ export class DurableDelivery implements ReaderHost {
     if (reader === undefined || position === undefined) return;
     const stored = this.store.addDeadLetter(toStored(letter, position));
     reader.storingDeadLetter(position, stored);
-    stored.catch((error: unknown) =>
-      this.host.reportError(toError(error), `storing a dead letter of "${subscription.name}"`),
-    );
+    this.lettersBeingStored.set(letter.id, stored);
+    stored
+      .catch((error: unknown) =>
+        this.host.reportError(toError(error), `storing a dead letter of "${subscription.name}"`),
+      )
+      .finally(() => this.lettersBeingStored.delete(letter.id));
+  }
+
+  /** Removes a stored dead letter, after its own write if that is still in flight. */
+  async removeDeadLetter(id: string): Promise<void> {
+    await this.lettersBeingStored.get(id)?.catch(() => {});
+    await this.store.removeDeadLetter(id);
   }
 
   async lag(subscription: Subscription): Promise<Lag> {

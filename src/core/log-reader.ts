@@ -229,6 +229,10 @@ export class LogReader {
     });
   }
 
+  get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
   /** Stops reading now; resolves once the loop has exited. What was queued is still handled. */
   stop(): Promise<void> {
     this.abort.abort();

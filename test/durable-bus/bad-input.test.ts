@@ -52,7 +52,7 @@ async function openWithHistory(log: DurableFixture) {
 forEachStore((open) => {
   for (const each of cases) {
     test(`${each.name} is refused with ${each.code} and commits nothing`, async (t) => {
-      const log = open(t);
+      const log = await open(t);
       const { bus, handled } = await openWithHistory(log);
       await assert.rejects(each.publish(bus), (error: BusbarError) => {
         assert.equal(error.code, each.code, error.message);
@@ -67,14 +67,14 @@ forEachStore((open) => {
   }
 
   test('an unregistered topic on a strict bus is refused and commits nothing', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events & { 'other.topic': unknown }>({ strict: true });
     await assert.rejects(bus.publish('other.topic', {}), (error: BusbarError) => error.code === 'BUSBAR_ERR_UNKNOWN_TOPIC');
     assert.equal(await log.head(), 0);
   });
 
   test('a full non-durable subscriber with overflow "reject" refuses the publish before the commit', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const blocked = gate();
     const handle = bus.subscribe('local', 'order.*', () => blocked.opened, { durable: false, queueLimit: 1, overflow: 'reject' });
@@ -89,7 +89,7 @@ forEachStore((open) => {
   });
 
   test('a failed commit rejects the publish, and no subscription, durable or not, receives the event', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     let failing = true;
     const store = new Proxy(log.store, {
       get(target, key) {
@@ -121,7 +121,7 @@ forEachStore((open) => {
   });
 
   test('a publish on a closed bus is refused and commits nothing', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await bus.close();
     await assert.rejects(bus.publish('order.placed', { n: 1 }), (error: BusbarError) => error.code === 'BUSBAR_ERR_CLOSED');

@@ -17,7 +17,7 @@ function failing(): never {
 
 forEachStore((open) => {
   test('a dead letter is stored, listed after a restart, and gone from the store once redriven and handled', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     first.subscribe('mailer', 'order.*', failing, { retry: quickRetry });
     const receipt = await first.publish('order.placed', { n: 1 });
@@ -86,7 +86,7 @@ forEachStore((open) => {
   });
 
   test('a redrive waits for the subscription: without it the letter stays listed and stored', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     first.subscribe('mailer', 'order.*', failing, { retry: quickRetry });
     await (await first.publish('order.placed', { n: 1 })).settled();
@@ -100,7 +100,7 @@ forEachStore((open) => {
   });
 
   test('a redriven letter that fails again is replaced by a new one, in the list and in the store', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     first.subscribe('mailer', 'order.*', failing, { retry: quickRetry });
     const receipt = await first.publish('order.placed', { n: 1 });
@@ -124,7 +124,7 @@ forEachStore((open) => {
   });
 
   test('each dead letter is announced on busbar.dead_letter, which is logged too', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const notices: DeadLetterNotice[] = [];
     bus.subscribe('alerts', DEAD_LETTER_TOPIC, (event) => {
@@ -150,7 +150,7 @@ forEachStore((open) => {
   });
 
   test('closing right after a dead letter keeps the checkpoint past it, so it is not handled or dead-lettered again', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     first.subscribe('mailer', 'order.*', failing, { retry: quickRetry });
     const receipt = await first.publish('order.placed', { n: 1 });
@@ -172,7 +172,7 @@ forEachStore((open) => {
   });
 
   test('unsubscribing right after a dead letter saves the checkpoint past it', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const handle = bus.subscribe('mailer', 'order.*', failing, { retry: quickRetry });
     const receipt = await bus.publish('order.placed', { n: 1 });
@@ -182,7 +182,7 @@ forEachStore((open) => {
   });
 
   test('after a restart the events behind a dead letter are not redelivered, those after it that were unfinished are', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     const handled: number[] = [];
     first.subscribe('mailer', 'order.*', (event) => {

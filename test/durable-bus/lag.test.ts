@@ -14,7 +14,7 @@ function isCode(code: string): (error: BusbarError) => boolean {
 
 forEachStore((open) => {
   test('a blocked subscription reports the events behind and the age of the oldest; 0 and 0 once caught up', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const blocked = gate();
     const handle = bus.subscribe('slow', 'order.*', async () => {
@@ -39,7 +39,7 @@ forEachStore((open) => {
   });
 
   test('events of other topics committed after a caught-up subscription do not count as lag', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const handle = bus.subscribe('orders', 'order.*', () => {});
     await handle.ready;
@@ -50,7 +50,7 @@ forEachStore((open) => {
   });
 
   test('a subscription starting from the beginning lags by the whole log until it has read it', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     for (const n of range(1, 4)) await bus.publish('order.placed', { n });
     const blocked = gate();
@@ -68,7 +68,7 @@ forEachStore((open) => {
   });
 
   test('with concurrency 4, one slow early event holds the checkpoint back however many later ones finish', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const slow = gate();
     const finished: number[] = [];
@@ -89,14 +89,17 @@ forEachStore((open) => {
   });
 
   test('after a crash, a slow early event and everything finished after it are handled again (at-least-once)', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     const slow = gate();
     const finished: number[] = [];
-    first.subscribe('workers', 'order.*', async (event) => {
+    const handle = first.subscribe('workers', 'order.*', async (event) => {
       if (event.data.n === 3) await slow.opened;
       finished.push(event.data.n);
     }, { concurrency: 4 });
+    // Ready first: events committed before the start is found escape the
+    // checkpoint (a known bug, see restart.test.ts), which a slow store shows.
+    await handle.ready;
     for (const n of range(1, 9)) await first.publish('order.placed', { n });
     await until(() => finished.length === 7);
     await log.restart(20);
@@ -114,7 +117,7 @@ forEachStore((open) => {
   });
 
   test('lag of a non-durable subscription rejects; of an unknown one too', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const handle = bus.subscribe('local', 'order.*', () => {}, { durable: false });
     await assert.rejects(handle.lag(), isCode('BUSBAR_ERR_INVALID_ARGUMENT'));

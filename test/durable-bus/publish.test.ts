@@ -13,9 +13,14 @@ function cloudEvent(id: string, n: number): Record<string, unknown> {
   return { specversion: '1.0', id, type: 'order.placed', source: 'test', data: { n } };
 }
 
+/** An event as another process would append it, straight to the store. */
+function foreignEvent(id: string, n: number): BusbarEvent {
+  return { specversion: '1.0', id, type: 'order.placed', source: 'elsewhere', time: new Date().toISOString(), data: { n } };
+}
+
 forEachStore((open) => {
   test('publish resolves once the event is in the log, and the receipt carries its position', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const receipts = [];
     for (const n of range(1, 4)) {
@@ -31,7 +36,7 @@ forEachStore((open) => {
   });
 
   test('concurrent publishes get consecutive positions in call order, and handlers see them on the event', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const seen: [number, number | undefined][] = [];
     const handle = bus.subscribe('orders', 'order.*', (event) => {
@@ -44,8 +49,21 @@ forEachStore((open) => {
     assert.deepEqual(seen, range(1, 51).map((n) => [n, n]));
   });
 
+  test('concurrent publishes made right after subscribing, before the subscription is ready, keep call order too', async (t) => {
+    const log = await open(t);
+    const bus = log.bus<Events>();
+    const seen: number[] = [];
+    bus.subscribe('orders', 'order.*', (event) => {
+      seen.push(event.data.n);
+    });
+    const receipts = await Promise.all(range(1, 21).map((n) => bus.publish('order.placed', { n }, { key: 'one key' })));
+    assert.deepEqual(receipts.map((each) => each.sequence), range(1, 21));
+    await bus.idle();
+    assert.deepEqual(seen, range(1, 21));
+  });
+
   test('settled() gives the result of every recipient, durable or not', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const durable = bus.subscribe('durable', 'order.*', async (event) => {
       await sleep(2);
@@ -64,7 +82,7 @@ forEachStore((open) => {
   });
 
   test('a non-durable subscription gets local publishes only; a durable one also what another writer commits', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const durable: number[] = [];
     const local: number[] = [];
@@ -77,8 +95,7 @@ forEachStore((open) => {
     await handle.ready;
     await bus.publish('order.placed', { n: 1 });
     // Another process appending to the same log.
-    const foreign: BusbarEvent = { specversion: '1.0', id: 'foreign-1', type: 'order.placed', source: 'elsewhere', time: new Date().toISOString(), data: { n: 2 } };
-    await log.store.append([foreign]);
+    await (await log.otherWriter()).append([foreignEvent('foreign-1', 2)]);
     await bus.publish('order.placed', { n: 3 });
     await until(() => durable.length >= 3);
     await bus.idle();
@@ -86,8 +103,35 @@ forEachStore((open) => {
     assert.deepEqual(local, [1, 3]);
   });
 
+  test('a durable subscription wakes promptly for what another writer commits, with no publish on its own bus', async (t) => {
+    const log = await open(t);
+    const bus = log.bus<Events>();
+    const seen: { n: number; sequence: number | undefined }[] = [];
+    const handle = bus.subscribe('durable', 'order.*', (event) => {
+      seen.push({ n: event.data.n, sequence: event.sequence });
+    });
+    await handle.ready;
+    // On PostgreSQL a second store instance: nothing commits through this
+    // bus's store, so only a notification can wake its parked reader.
+    const writer = await log.otherWriter();
+    if (log.kind === 'postgres') assert.notEqual(writer, log.store);
+    for (const n of [1, 2]) {
+      const started = Date.now();
+      await writer.append([foreignEvent(`foreign-${n}`, n)]);
+      await until(() => seen.length >= n, 1000);
+      const waited = Date.now() - started;
+      assert.ok(waited < 500, `event ${n} reached the subscription ${waited} ms after its commit`);
+    }
+    assert.deepEqual(seen, [
+      { n: 1, sequence: 1 },
+      { n: 2, sequence: 2 },
+    ]);
+    await until(() => handle.stats().completed === 2);
+    assert.deepEqual(await handle.lag(), { checkpoint: 2, head: 2, events: 0, seconds: 0 });
+  });
+
   test('idle() waits until durable subscriptions have handled everything this bus published', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const handled: Record<string, number[]> = { a: [], b: [] };
     for (const name of ['a', 'b']) {
@@ -104,7 +148,7 @@ forEachStore((open) => {
   });
 
   test('publishing the same CloudEvent twice logs it once and handles it once', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const handled: number[] = [];
     const local: number[] = [];
@@ -131,7 +175,7 @@ forEachStore((open) => {
   });
 
   test('the same CloudEvent published twice at once is logged and handled once', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const handled: number[] = [];
     const handle = bus.subscribe('orders', 'order.*', (event) => {
@@ -152,7 +196,7 @@ forEachStore((open) => {
   });
 
   test('a CloudEvent published again after a restart is not logged or handled again', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     const handled: number[] = [];
     first.subscribe('orders', 'order.*', (event) => {
@@ -174,7 +218,7 @@ forEachStore((open) => {
   });
 
   test('a CloudEvent published again right after subscribing, before the subscription is ready, is not handled again', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     const handled: number[] = [];
     first.subscribe('orders', 'order.*', (event) => {
@@ -195,7 +239,7 @@ forEachStore((open) => {
   });
 
   test('an old CloudEvent published again right after a new subscription is made does not reach it', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await bus.publishEvent(cloudEvent('order-1', 1));
     const late: string[] = [];

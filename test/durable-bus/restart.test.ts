@@ -3,14 +3,16 @@
 // committed events it had not finished, in order.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gate, range, until } from '../support/async.ts';
+import { createBus } from '../../src/index.ts';
+import type { EventStore } from '../../src/store/event-store.ts';
+import { gate, range, sleep, until } from '../support/async.ts';
 import { forEachStore } from './stores.ts';
 
 type Events = { 'order.placed': { n: number }; 'stock.moved': { n: number } };
 
 forEachStore((open) => {
   test('after a clean restart a subscription gets only the events committed since, not the ones it handled', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     const seenBefore: number[] = [];
     first.subscribe('billing', 'order.*', (event) => {
@@ -43,14 +45,17 @@ forEachStore((open) => {
   });
 
   test('after a crash a subscription gets the events it had not finished, in order, and not the ones it had', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     const stuck = gate();
     const finished: number[] = [];
-    first.subscribe('billing', 'order.*', async (event) => {
+    const handle = first.subscribe('billing', 'order.*', async (event) => {
       if (event.data.n === 3) await stuck.opened;
       finished.push(event.data.n);
     });
+    // Ready first: events committed before the start is found escape the
+    // checkpoint (the known bug of the last test), which a slow store shows.
+    await handle.ready;
     for (const n of range(1, 7)) await first.publish('order.placed', { n });
     await until(() => first.stats().subscriptions[0]!.inFlight === 1 && finished.length === 2);
 
@@ -72,13 +77,15 @@ forEachStore((open) => {
   });
 
   test('each subscription resumes from its own checkpoint', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
-    first.subscribe('fast', 'order.*', () => {});
+    const fast = first.subscribe('fast', 'order.*', () => {});
     const slowGate = gate();
-    first.subscribe('slow', 'order.*', async (event) => {
+    const slow = first.subscribe('slow', 'order.*', async (event) => {
       if (event.data.n === 2) await slowGate.opened;
     });
+    // Ready first, as above.
+    await Promise.all([fast.ready, slow.ready]);
     for (const n of range(1, 5)) await first.publish('order.placed', { n });
     await until(() => first.stats().subscriptions.find((each) => each.name === 'fast')!.completed === 4);
     await log.restart(20);
@@ -98,7 +105,7 @@ forEachStore((open) => {
   });
 
   test('unsubscribing and subscribing again with the same name resumes from the checkpoint', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const firstRun: number[] = [];
     const handle = bus.subscribe('billing', 'order.*', (event) => {
@@ -126,7 +133,7 @@ forEachStore((open) => {
   });
 
   test('a start position computed from "end" is kept, so events committed while unsubscribed are not skipped', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await bus.publish('order.placed', { n: 0 });
     const handle = bus.subscribe('billing', 'order.*', () => {});
@@ -147,7 +154,7 @@ forEachStore((open) => {
   });
 
   test('the checkpoint passes over events of topics the subscription does not match', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const seen: number[] = [];
     bus.subscribe('billing', 'order.*', (event) => {
@@ -173,7 +180,7 @@ forEachStore((open) => {
   });
 
   test('a non-durable subscription gets nothing from before it subscribed, even after a restart', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     for (const n of range(1, 4)) await first.publish('order.placed', { n });
     await log.restart();
@@ -187,5 +194,52 @@ forEachStore((open) => {
     await second.idle();
     assert.deepEqual(seen, [4]);
     assert.equal(await log.store.loadCheckpoint('live'), undefined);
+  });
+
+  test('events committed while a subscription is still finding its start are handled again after a crash if unfinished', async (t) => {
+    const log = await open(t);
+    // Loading the checkpoint takes a while, as on a busy database: the
+    // publishes below commit before the subscription has found its start.
+    const slowStart = new Proxy(log.store, {
+      get(target, key) {
+        if (key === 'loadCheckpoint') {
+          return async (name: string) => {
+            await sleep(50);
+            return target.loadCheckpoint(name);
+          };
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as EventStore;
+    const first = createBus<Events>({ store: slowStart });
+    const stuck = gate();
+    try {
+      const finished: number[] = [];
+      const handle = first.subscribe('billing', 'order.*', async (event) => {
+        if (event.data.n === 3) await stuck.opened;
+        finished.push(event.data.n);
+      });
+      const receipts = [];
+      for (const n of range(1, 5)) receipts.push(await first.publish('order.placed', { n }));
+      assert.deepEqual(receipts.map((each) => each.recipients), [['billing'], ['billing'], ['billing'], ['billing']]);
+      await handle.ready;
+      await until(() => handle.stats().inFlight === 1 && finished.length === 2);
+    } finally {
+      // The handler of event 3 never returns: the close gives up on it.
+      await first.close({ deadline: 20 });
+    }
+    await log.restart();
+    assert.equal(await log.store.loadCheckpoint('billing'), 2);
+
+    const second = log.bus<Events>();
+    const redelivered: number[] = [];
+    second.subscribe('billing', 'order.*', (event) => {
+      redelivered.push(event.data.n);
+    });
+    await until(() => redelivered.length >= 2);
+    await second.idle();
+    assert.deepEqual(redelivered, [3, 4]);
+    stuck.open();
   });
 });

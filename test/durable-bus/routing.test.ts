@@ -41,7 +41,7 @@ function expectedByKey(): Record<string, number[]> {
 
 forEachStore((open) => {
   test('events with the same key are handled one at a time, in order, with concurrency 4', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     const recorder = keyedRecorder();
     const handle = bus.subscribe('workers', 'order.*', recorder.handler, { concurrency: 4 });
@@ -54,7 +54,7 @@ forEachStore((open) => {
   });
 
   test('a catch-up from the log keeps per-key order too', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await Promise.all(range(0, 60).map((n) => bus.publish('order.placed', { n }, { key: KEYS[n % KEYS.length] })));
     await log.restart();
@@ -70,7 +70,7 @@ forEachStore((open) => {
   });
 
   test('an event sent `to` a subscription reaches only it, also when it is read again from the log after a crash', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     const stuck = gate();
     const shipping: number[] = [];
@@ -106,7 +106,7 @@ forEachStore((open) => {
   });
 
   test('a broadcast published while a subscription is away reaches it when it comes back, whatever its patterns', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const first = log.bus<Events>();
     const handle = first.subscribe('audit', 'audit.*', () => {});
     await handle.ready;
@@ -136,7 +136,7 @@ forEachStore((open) => {
   });
 
   test('a subject filter applies to events read from the log', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     for (const n of range(1, 7)) await bus.publish('order.placed', { n }, { subject: n % 2 === 0 ? 'eu' : 'us' });
     const eu: number[] = [];

@@ -15,7 +15,7 @@ async function publishAll(bus: Bus<Events>, from: number, to: number): Promise<v
 
 forEachStore((open) => {
   test('from "beginning" delivers the whole history, then what comes next', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await publishAll(bus, 1, 4);
     const seen: number[] = [];
@@ -30,7 +30,7 @@ forEachStore((open) => {
   });
 
   test('by default ("end") only events committed after subscribing are delivered', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await publishAll(bus, 1, 4);
     const seen: number[] = [];
@@ -46,7 +46,7 @@ forEachStore((open) => {
   });
 
   test('a subscription made just before a publish, without waiting for it to be ready, gets that event', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await publishAll(bus, 1, 3);
     const seen: number[] = [];
@@ -60,7 +60,7 @@ forEachStore((open) => {
   });
 
   test('from a position delivers the events after it', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await publishAll(bus, 1, 6);
     const seen: { n: number; sequence: number | undefined }[] = [];
@@ -76,7 +76,7 @@ forEachStore((open) => {
   });
 
   test('from a position beyond the head waits for the log to get there', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await publishAll(bus, 1, 3);
     const seen: number[] = [];
@@ -90,7 +90,7 @@ forEachStore((open) => {
   });
 
   test('from a time delivers the events recorded from then on', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await publishAll(bus, 1, 4);
     await sleep(5);
@@ -107,7 +107,7 @@ forEachStore((open) => {
   });
 
   test('from a time before the first event delivers everything; from a time in the future, only what comes next', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     await publishAll(bus, 1, 3);
     const all: number[] = [];
@@ -127,7 +127,7 @@ forEachStore((open) => {
   });
 
   test('an existing checkpoint wins over `from`', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>();
     bus.subscribe('billing', 'order.*', () => {});
     await publishAll(bus, 1, 4);
@@ -148,7 +148,7 @@ forEachStore((open) => {
   // bad positions make every read of the log fail (retried each second),
   // and an invalid Date starts from the beginning.
   test('an invalid `from` is refused when subscribing', async (t) => {
-    const log = open(t);
+    const log = await open(t);
     const bus = log.bus<Events>({ onError: () => {} });
     await bus.publish('order.placed', { n: 1 });
     const invalid: [string, unknown][] = [
