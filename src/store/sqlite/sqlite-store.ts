@@ -1,4 +1,4 @@
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { BusbarError } from '../../core/errors.ts';
 import type { BusbarEvent } from '../../core/event.ts';
 import type {
@@ -21,6 +21,7 @@ import { assertExpectedVersion, assertStreamId, checkExpectedVersion } from '../
 import { assertName, nonNegativeInteger, readAllOptions, readStreamOptions, streamMetadata } from '../read-options.ts';
 import { TailWaiters } from '../tail-waiters.ts';
 import { topicFilter } from '../topic-filter.ts';
+import { sqlite } from './driver.ts';
 import { migrate } from './schema.ts';
 import { WriteQueue } from './write-queue.ts';
 
@@ -80,7 +81,7 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
       throw new BusbarError('BUSBAR_ERR_INVALID_ARGUMENT', `synchronous must be "full" or "normal", got ${JSON.stringify(synchronous)}`);
     }
     try {
-      this.database = new DatabaseSync(this.path);
+      this.database = new sqlite.DatabaseSync(this.path);
       this.database.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous.toUpperCase()}; PRAGMA busy_timeout = 5000;`);
     } catch (error) {
       throw new BusbarError('BUSBAR_ERR_STORE_UNAVAILABLE', `cannot open SQLite database ${this.path}: ${(error as Error).message}`, { cause: error });
