@@ -96,11 +96,13 @@ class EventBus implements SubscriptionHost, DurableHost {
     this.store = options.store;
     this.letters = new DeadLetterList(options.deadLetterLimit ?? 10_000);
     this.durable = this.store === undefined ? undefined : new DurableDelivery(this.store, this);
-    this.ready = this.loadDeadLetters();
     this.onError =
       options.onError ??
       ((error, origin) =>
         process.emitWarning(`${origin}: ${error.message}`, { code: 'BUSBAR_WARNING' }));
+    this.ready = this.loadDeadLetters();
+    // Reported for everyone; `ready` rejects only for those who await it.
+    this.ready.catch((error: unknown) => this.reportError(toError(error), 'loading stored dead letters'));
   }
 
   get closed(): boolean {
@@ -110,10 +112,6 @@ class EventBus implements SubscriptionHost, DurableHost {
   private async loadDeadLetters(): Promise<void> {
     if (this.store === undefined) return;
     for (const stored of await this.store.listDeadLetters()) this.letters.restore(fromStored(stored));
-  }
-
-  nextSeq(): number {
-    return ++this.seq;
   }
 
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<Delivery> {
@@ -181,12 +179,13 @@ class EventBus implements SubscriptionHost, DurableHost {
     options: RoutingOptions | undefined,
   ): Promise<Delivery> {
     const targets = this.targetsOf(event, route, options);
-    const direct = targets.filter((target) => !durable.isDurable(target));
+    const direct: Subscription[] = [];
+    const durableTargets: Subscription[] = [];
+    for (const target of targets) (durable.isDurable(target) ? durableTargets : direct).push(target);
     // Checked before the commit: an event in the log cannot be refused any more.
     for (const target of direct) {
       if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, event);
     }
-    const durableTargets = targets.filter((target) => durable.isDurable(target));
     // A reader still finding its start (a subscription made just now) must
     // find it before this append, or the start could land past the event.
     // Waiting publishes resume in call order, so their positions keep it.
@@ -207,10 +206,10 @@ class EventBus implements SubscriptionHost, DurableHost {
     this.countPublished(route);
     if (direct.length === 0) return delivery;
     const admissions = this.hand(delivery, direct);
-    return admissions === undefined ? delivery : admissions.then(() => delivery);
+    return admissions === undefined ? delivery : Promise.all(admissions).then(() => delivery);
   }
 
-  private newDelivery(event: BusbarEvent, targets: readonly Subscription[]): Delivery {
+  newDelivery(event: BusbarEvent, targets: readonly Subscription[]): Delivery {
     const seq = ++this.seq;
     return new Delivery(
       event,
@@ -221,21 +220,14 @@ class EventBus implements SubscriptionHost, DurableHost {
     );
   }
 
-  /**
-   * Enqueues `delivery` into each target that has room (or makes room with
-   * drop-oldest); returns the admissions of those that are full with `wait`.
-   */
-  private hand(delivery: Delivery, targets: readonly Subscription[]): Promise<void[]> | undefined {
+  /** Offers `delivery` to each target; returns the admissions of those full with `wait`. */
+  private hand(delivery: Delivery, targets: readonly Subscription[]): Promise<void>[] | undefined {
     let admissions: Promise<void>[] | undefined;
     for (let i = 0; i < targets.length; i++) {
-      const target = targets[i]!;
-      if (!target.hasNoRoom) target.enqueue(delivery);
-      else if (target.overflow === 'drop-oldest') {
-        target.dropOldest();
-        target.enqueue(delivery);
-      } else (admissions ??= []).push(target.admitLater(delivery));
+      const admission = targets[i]!.offer(delivery);
+      if (admission !== undefined) (admissions ??= []).push(admission);
     }
-    return admissions === undefined ? undefined : Promise.all(admissions);
+    return admissions;
   }
 
   /**
@@ -250,21 +242,11 @@ class EventBus implements SubscriptionHost, DurableHost {
       if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, event);
     }
     const delivery = this.newDelivery(event, targets);
-    let admissions: Promise<void>[] | undefined;
-    let enqueued = targets.length === 0;
-    for (let i = 0; i < targets.length; i++) {
-      const target = targets[i]!;
-      if (!target.hasNoRoom) {
-        target.enqueue(delivery);
-        enqueued = true;
-      } else if (target.overflow === 'drop-oldest') {
-        target.dropOldest();
-        target.enqueue(delivery);
-        enqueued = true;
-      } else (admissions ??= []).push(target.admitLater(delivery));
-    }
+    const admissions = this.hand(delivery, targets);
     // Published once the first queue holds it: a publish that then waits,
     // and is refused because the bus closes, has still reached the others.
+    // Every target that is not waiting for admission holds it now.
+    const enqueued = admissions === undefined || admissions.length < targets.length;
     if (enqueued) this.countPublished(route);
     if (admissions === undefined) return delivery;
     return Promise.all(admissions).then(() => {
@@ -289,10 +271,7 @@ class EventBus implements SubscriptionHost, DurableHost {
     }
     if (!route.bySubject) return route.subscriptions;
     const subject = event.subject;
-    return route.subscriptions.filter(
-      (each) =>
-        each.subjects === undefined || (subject !== undefined && each.subjects.has(subject)),
-    );
+    return route.subscriptions.filter((each) => each.acceptsSubject(subject));
   }
 
   private named(names: readonly string[]): Subscription[] {

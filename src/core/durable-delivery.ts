@@ -1,20 +1,19 @@
 import type { DeadLetter } from './dead-letters.ts';
-import { Delivery, isSampled } from './delivery.ts';
+import type { Delivery } from './delivery.ts';
 import { BusbarError, toError } from './errors.ts';
-import { type BusbarEvent, expiryOf } from './event.ts';
+import type { BusbarEvent } from './event.ts';
 import type { EventLog, LoggedEvent, StoredDeadLetter } from './event-log.ts';
 import { type Lag, LogReader, type ReaderHost, type StartFrom } from './log-reader.ts';
 import type { Subscription } from './subscription.ts';
 
 /** What the durable side needs from its bus. */
 export interface DurableHost {
-  readonly measure: boolean;
-  nextSeq(): number;
+  newDelivery(event: BusbarEvent, targets: readonly Subscription[]): Delivery;
   reportError(error: Error, origin: string): void;
 }
 
 /** A locally published delivery waiting for the readers of its durable recipients. */
-interface Awaited {
+interface PendingDelivery {
   delivery: Delivery;
   /** Durable recipients whose reader has not taken it yet. */
   waiting: Set<Subscription>;
@@ -30,11 +29,9 @@ export class DurableDelivery implements ReaderHost {
   readonly store: EventLog;
   private readonly host: DurableHost;
   private readonly readers = new Map<Subscription, LogReader>();
-  private readonly awaited = new Map<string, Awaited>();
+  private readonly awaited = new Map<string, PendingDelivery>();
   /** Dead letters being written, by id: removing one must wait for its write. */
   private readonly lettersBeingStored = new Map<string, Promise<void>>();
-  /** The highest position this bus has appended. */
-  private appendedUpTo = 0;
 
   constructor(store: EventLog, host: DurableHost) {
     this.store = store;
@@ -48,20 +45,15 @@ export class DurableDelivery implements ReaderHost {
     return reader;
   }
 
-  /** Resolves once every reader has taken the log up to its head as of now (or what this bus appended). */
+  /** Resolves once every reader has taken the log up to its head as of now. */
   async caughtUp(): Promise<void> {
     if (this.readers.size === 0) return;
-    const head = await this.store.head().catch(() => 0);
-    const position = Math.max(this.appendedUpTo, head);
-    await Promise.all([...this.readers.values()].map((reader) => reader.reached(position)));
+    const head = await this.store.head();
+    await Promise.all([...this.readers.values()].map((reader) => reader.reached(head)));
   }
 
   isDurable(subscription: Subscription): boolean {
     return this.readers.has(subscription);
-  }
-
-  reader(subscription: Subscription): LogReader | undefined {
-    return this.readers.get(subscription);
   }
 
   /**
@@ -88,7 +80,6 @@ export class DurableDelivery implements ReaderHost {
     this.readers.delete(subscription);
   }
 
-  /** Registers a local publish before its append, for the durable targets among `targets`. */
   /** Resolves once the readers of these recipients know where they start; undefined if they all do. */
   starting(durable: readonly Subscription[]): Promise<unknown> | undefined {
     let waits: Promise<void>[] | undefined;
@@ -99,7 +90,8 @@ export class DurableDelivery implements ReaderHost {
     return waits === undefined ? undefined : Promise.all(waits);
   }
 
-  register(delivery: Delivery, durable: Subscription[]): Awaited | undefined {
+  /** Registers a local publish before its append, for its durable recipients. */
+  register(delivery: Delivery, durable: Subscription[]): PendingDelivery | undefined {
     if (durable.length === 0) return undefined;
     // The same id published again: the log keeps it once, and the readers
     // hand on the first delivery; this one only learns it was a duplicate.
@@ -107,13 +99,13 @@ export class DurableDelivery implements ReaderHost {
       for (const subscription of durable) delivery.record(subscription, 'skipped', undefined, 0);
       return undefined;
     }
-    const entry: Awaited = { delivery, waiting: new Set(durable) };
+    const entry: PendingDelivery = { delivery, waiting: new Set(durable) };
     this.awaited.set(delivery.event.id, entry);
     return entry;
   }
 
   /** The append failed: nobody will read the event. */
-  unregister(entry: Awaited | undefined): void {
+  unregister(entry: PendingDelivery | undefined): void {
     if (entry !== undefined && this.awaited.get(entry.delivery.event.id) === entry) this.awaited.delete(entry.delivery.event.id);
   }
 
@@ -123,8 +115,7 @@ export class DurableDelivery implements ReaderHost {
    * `position` without having taken it means the log held the id before: the
    * publish was a duplicate, settled `skipped` for that reader.
    */
-  appended(entry: Awaited | undefined, position: number): void {
-    if (position > this.appendedUpTo) this.appendedUpTo = position;
+  appended(entry: PendingDelivery | undefined, position: number): void {
     if (entry === undefined) return;
     for (const subscription of entry.waiting) {
       const reader = this.readers.get(subscription);
@@ -148,16 +139,7 @@ export class DurableDelivery implements ReaderHost {
       if (entry.delivery.event.sequence === undefined) entry.delivery.event = logged.event;
       return entry.delivery;
     }
-    if (!isFor(subscription, logged)) return undefined;
-    const seq = this.host.nextSeq();
-    const event = logged.event;
-    return new Delivery(
-      event,
-      [subscription],
-      seq,
-      this.host.measure && isSampled(seq) ? performance.now() : 0,
-      event.expirytime === undefined ? 0 : expiryOf(event),
-    );
+    return isFor(subscription, logged) ? this.host.newDelivery(logged.event, [subscription]) : undefined;
   }
 
   reportError(error: Error, origin: string): void {
@@ -200,8 +182,7 @@ function isFor(subscription: Subscription, logged: LoggedEvent): boolean {
   if (recipients === 'all') return true;
   if (recipients !== undefined) return recipients.includes(subscription.name);
   const event = logged.event;
-  if (subscription.subjects !== undefined && (event.subject === undefined || !subscription.subjects.has(event.subject))) return false;
-  return subscription.patterns.some((pattern) => pattern.matches(event.type));
+  return subscription.acceptsSubject(event.subject) && subscription.patterns.some((pattern) => pattern.matches(event.type));
 }
 
 function toStored(letter: DeadLetter, position: number): StoredDeadLetter {
@@ -219,9 +200,8 @@ function toStored(letter: DeadLetter, position: number): StoredDeadLetter {
 
 /** A stored dead letter back in the bus's in-memory form. */
 export function fromStored(stored: StoredDeadLetter): DeadLetter {
-  const error = stored.error.code === undefined
-    ? Object.assign(new Error(stored.error.message), { name: stored.error.name })
-    : Object.assign(new Error(stored.error.message), { name: stored.error.name, code: stored.error.code });
+  const { name, message, code } = stored.error;
+  const error = Object.assign(new Error(message), code === undefined ? { name } : { name, code });
   return {
     id: stored.id,
     subscription: stored.subscription,

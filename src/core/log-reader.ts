@@ -92,7 +92,7 @@ export class LogReader {
     const signal = this.abort.signal;
     try {
       const checkpoint = await this.retrying(() => store.loadCheckpoint(this.subscription.name));
-      if (checkpoint === undefined && signal.aborted) return;
+      // Undefined too when the reader stopped meanwhile: then so is `from`.
       const from = checkpoint ?? (await this.retrying(() => this.startPosition()));
       if (from === undefined) return;
       this.cursor = from;
@@ -132,12 +132,9 @@ export class LogReader {
       return;
     }
     this.tracker!.take(logged.position, logged.recordedAt);
-    const subscription = this.subscription;
-    if (!subscription.hasNoRoom) subscription.enqueue(delivery);
-    else if (subscription.overflow === 'drop-oldest') {
-      subscription.dropOldest();
-      subscription.enqueue(delivery);
-    } else await subscription.admitLater(delivery);
+    // The log is the buffer: a full queue makes the reader wait (or, with
+    // drop-oldest, drop), never a publisher; `reject` waits like `wait`.
+    await this.subscription.offer(delivery);
   }
 
   private async startPosition(): Promise<number> {

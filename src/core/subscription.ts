@@ -193,6 +193,26 @@ export class Subscription implements Recipient {
     return this.blocked.size > 0 || this.size >= this.queueLimit;
   }
 
+  /**
+   * Hands `delivery` to the queue under its overflow policy: enqueued if
+   * there is room, after dropping the oldest with `drop-oldest`; otherwise
+   * returns the admission to wait for (`wait`). `reject` is the caller's to
+   * check first, before anyone gets the event.
+   */
+  offer(delivery: Delivery): Promise<void> | undefined {
+    if (!this.hasNoRoom) this.enqueue(delivery);
+    else if (this.overflow === 'drop-oldest') {
+      this.dropOldest();
+      this.enqueue(delivery);
+    } else return this.admitLater(delivery);
+    return undefined;
+  }
+
+  /** Whether an event with this `subject` passes the subscription's subject filter. */
+  acceptsSubject(subject: string | undefined): boolean {
+    return this.subjects === undefined || (subject !== undefined && this.subjects.has(subject));
+  }
+
   /** Enqueues `delivery` once room frees up, after the publishes already waiting. */
   admitLater(delivery: Delivery): Promise<void> {
     return new Promise((admit, refuse) => this.blocked.push({ delivery, admit, refuse }));
