@@ -16,6 +16,7 @@ import type {
 } from '../event-store.ts';
 import { assertExpectedVersion, assertStreamId, checkExpectedVersion } from '../expected-version.ts';
 import { assertName, nonNegativeInteger, readAllOptions, readStreamOptions, streamMetadata } from '../read-options.ts';
+import { isPastMaxAge, retentionBounds } from '../retention.ts';
 import { topicFilter } from '../topic-filter.ts';
 import { TailWaiters } from '../tail-waiters.ts';
 
@@ -214,16 +215,14 @@ export class MemoryStore implements EventStore<MemoryTransaction> {
   private expired(row: LoggedEvent): boolean {
     if (row.stream === undefined) return false;
     const maxAge = this.streams.get(row.stream)?.metadata.maxAge;
-    return maxAge !== undefined && row.recordedAt < Date.now() - maxAge * 1000;
+    return isPastMaxAge(maxAge, row.recordedAt);
   }
 
   private applyRetention(state: Stream): void {
-    const { maxCount, maxAge, truncateBefore } = state.metadata;
-    const oldestKept = Date.now() - (maxAge ?? Number.POSITIVE_INFINITY) * 1000;
-    const firstKept = Math.max(truncateBefore ?? 0, maxCount === undefined ? 0 : state.version - maxCount + 1);
+    const { firstVersion, oldestRecordedAt } = retentionBounds(state.metadata, state.version);
     state.positions = state.positions.filter((position) => {
       const row = this.rows[position - 1]!;
-      if (row.streamVersion! >= firstKept && row.recordedAt >= oldestKept) return true;
+      if (row.streamVersion! >= firstVersion && row.recordedAt >= oldestRecordedAt) return true;
       this.rows[position - 1] = undefined;
       this.byId.delete(row.event.id);
       return false;

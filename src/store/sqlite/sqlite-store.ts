@@ -19,6 +19,7 @@ import type {
 } from '../event-store.ts';
 import { assertExpectedVersion, assertStreamId, checkExpectedVersion } from '../expected-version.ts';
 import { assertName, nonNegativeInteger, readAllOptions, readStreamOptions, streamMetadata } from '../read-options.ts';
+import { isPastMaxAge, retentionBounds } from '../retention.ts';
 import { TailWaiters } from '../tail-waiters.ts';
 import { topicFilter } from '../topic-filter.ts';
 import { sqlite } from './driver.ts';
@@ -113,8 +114,8 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     return this.writes.commits;
   }
 
-  append(events: readonly BusbarEvent[], options: AppendOptions = {}): Promise<readonly number[]> {
-    if (this.closed) return Promise.reject(closedError());
+  async append(events: readonly BusbarEvent[], options: AppendOptions = {}): Promise<readonly number[]> {
+    this.assertOpen();
     const recipients = options.recipients === undefined ? null : JSON.stringify(options.recipients);
     return this.writes.write(() => {
       let head = this.groupHead;
@@ -129,15 +130,11 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     });
   }
 
-  appendToStream(stream: string, events: readonly BusbarEvent[], options: AppendToStreamOptions = {}): Promise<AppendToStreamResult> {
-    if (this.closed) return Promise.reject(closedError());
-    try {
-      assertStreamId(stream);
-      assertExpectedVersion(options.expectedVersion ?? 'any');
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async appendToStream(stream: string, events: readonly BusbarEvent[], options: AppendToStreamOptions = {}): Promise<AppendToStreamResult> {
+    this.assertOpen();
+    assertStreamId(stream);
     const expected = options.expectedVersion ?? 'any';
+    assertExpectedVersion(expected);
     return this.writes.write(() => {
       const found = this.statements.stream.get(stream) as { version: number; metadata: string | null } | undefined;
       let version = found?.version ?? 0;
@@ -146,7 +143,7 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
       const known = events.length > 0 && this.positionOf(events[0]!.id) !== undefined
         ? events.map((event) => this.positionOf(event.id))
         : [];
-      if (events.length > 0 && known.length > 0 && known.every((position) => position !== undefined)) {
+      if (known.length > 0 && known.every((position) => position !== undefined)) {
         return { positions: known as number[], version };
       }
       checkExpectedVersion(stream, expected, version);
@@ -261,15 +258,10 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     return toLogged(row);
   }
 
-  setStreamMetadata(stream: string, metadata: StreamMetadata): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
-    let checked: StreamMetadata;
-    try {
-      assertStreamId(stream);
-      checked = streamMetadata(metadata);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async setStreamMetadata(stream: string, metadata: StreamMetadata): Promise<void> {
+    this.assertOpen();
+    assertStreamId(stream);
+    const checked = streamMetadata(metadata);
     return this.writes.write(() => {
       this.statements.saveStreamMetadata.run(stream, JSON.stringify(checked));
       const version = (this.statements.stream.get(stream) as { version: number }).version;
@@ -287,15 +279,12 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
   }
 
   private applyRetention(stream: string, metadata: StreamMetadata, version: number): void {
-    const { maxCount, maxAge, truncateBefore } = metadata;
-    const firstKept = Math.max(truncateBefore ?? 0, maxCount === undefined ? 0 : version - maxCount + 1);
-    const oldestKept = maxAge === undefined ? 0 : Date.now() - maxAge * 1000;
-    if (firstKept > 1 || oldestKept > 0) this.statements.deleteOutside.run(stream, firstKept, oldestKept);
+    const { firstVersion, oldestRecordedAt } = retentionBounds(metadata, version);
+    if (firstVersion > 1 || oldestRecordedAt > 0) this.statements.deleteOutside.run(stream, firstVersion, oldestRecordedAt);
   }
 
   private expired(stream: string, recordedAt: number): boolean {
-    const maxAge = this.maxAges.get(stream);
-    return maxAge !== undefined && recordedAt < Date.now() - maxAge * 1000;
+    return isPastMaxAge(this.maxAges.get(stream), recordedAt);
   }
 
   async loadCheckpoint(name: string): Promise<number | undefined> {
@@ -304,21 +293,17 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     return (this.statements.checkpoint.get(name) as { position: number } | undefined)?.position;
   }
 
-  saveCheckpoint(name: string, position: number): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
-    try {
-      assertName('a checkpoint name', name);
-      nonNegativeInteger('a checkpoint position', position);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async saveCheckpoint(name: string, position: number): Promise<void> {
+    this.assertOpen();
+    assertName('a checkpoint name', name);
+    nonNegativeInteger('a checkpoint position', position);
     return this.writes.write(() => {
       this.statements.saveCheckpoint.run(name, position);
     });
   }
 
-  addDeadLetter(letter: StoredDeadLetter): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
+  async addDeadLetter(letter: StoredDeadLetter): Promise<void> {
+    this.assertOpen();
     const json = JSON.stringify({ ...letter, event: encodeEvent(letter.event) });
     return this.writes.write(() => {
       this.statements.addDeadLetter.run(letter.id, letter.subscription, letter.position, json);
@@ -333,27 +318,23 @@ export class SqliteStore implements EventStore<SqliteTransaction> {
     });
   }
 
-  removeDeadLetter(id: string): Promise<boolean> {
-    if (this.closed) return Promise.reject(closedError());
+  async removeDeadLetter(id: string): Promise<boolean> {
+    this.assertOpen();
     return this.writes.write(() => this.statements.removeDeadLetter.run(id).changes === 1);
   }
 
-  transaction<T>(work: (transaction: SqliteTransaction) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(closedError());
+  async transaction<T>(work: (transaction: SqliteTransaction) => Promise<T>): Promise<T> {
+    this.assertOpen();
     return this.writes.exclusive(() => work(this.database));
   }
 
-  markProcessed(consumer: string, id: string, transaction?: SqliteTransaction): Promise<boolean> {
-    if (this.closed) return Promise.reject(closedError());
-    try {
-      assertName('a consumer name', consumer);
-      assertName('an event id', id);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async markProcessed(consumer: string, id: string, transaction?: SqliteTransaction): Promise<boolean> {
+    this.assertOpen();
+    assertName('a consumer name', consumer);
+    assertName('an event id', id);
     const mark = () => this.statements.markProcessed.run(consumer, id).changes === 1;
     // Inside `transaction` the database is already in it: write there, now.
-    if (transaction !== undefined) return Promise.resolve(mark());
+    if (transaction !== undefined) return mark();
     return this.writes.write(mark);
   }
 
