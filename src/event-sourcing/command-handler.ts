@@ -1,4 +1,3 @@
-import { BusbarError } from '../core/errors.ts';
 import { type BusbarEvent, buildEvent, type EventOptions } from '../core/event.ts';
 import { assertTopic } from '../core/topic.ts';
 import type { EventMap } from '../core/typed-events.ts';
@@ -157,7 +156,7 @@ export async function handleCommand<State, Command, Events extends EventMap = Ev
 
 function isConcurrencyError(error: unknown): boolean {
   // By code rather than class: a store may come from another copy of Busbar.
-  return error instanceof BusbarError && error.code === 'BUSBAR_ERR_CONCURRENCY';
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'BUSBAR_ERR_CONCURRENCY';
 }
 
 function toArray<T>(decision: T | readonly T[]): readonly T[] {
