@@ -56,8 +56,4 @@ export class CheckpointTracker {
   get oldestPendingAt(): number | undefined {
     return this.taken.peekOldest()?.recordedAt;
   }
-
-  get pending(): number {
-    return this.byPosition.size;
-  }
 }

@@ -35,8 +35,4 @@ export class TailWaiters {
   wakeAll(): void {
     for (const waiter of this.waiters) waiter.resolve();
   }
-
-  get size(): number {
-    return this.waiters.size;
-  }
 }
