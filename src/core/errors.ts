@@ -48,6 +48,31 @@ export const errorCodes = {
     status: 500,
     summary: 'A subpath needs an optional peer dependency that is not installed.',
   },
+  BUSBAR_ERR_INVALID_JSON: { status: 400, summary: 'A request body or message is not well-formed JSON.' },
+  BUSBAR_ERR_UNAUTHORIZED: { status: 401, summary: 'No API key, or one the server does not know.' },
+  BUSBAR_ERR_FORBIDDEN: { status: 403, summary: 'The API key lacks the right for this topic or action.' },
+  BUSBAR_ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    summary: 'The request body has a content type the endpoint does not accept.',
+  },
+  BUSBAR_ERR_RATE_LIMITED: { status: 429, summary: 'Too many requests for this API key or client.' },
+  BUSBAR_ERR_UNREACHABLE: { status: 503, summary: 'A server or database could not be reached.' },
+  BUSBAR_ERR_CDC_SETUP: {
+    status: 500,
+    summary: 'PostgreSQL is not set up for change data capture (wal_level, rights, slots).',
+  },
+  BUSBAR_ERR_CDC_SLOT: {
+    status: 409,
+    summary: 'The replication slot is missing, in use by another reader, or lost its WAL.',
+  },
+  BUSBAR_ERR_CDC_PROTOCOL: {
+    status: 502,
+    summary: 'The replication stream sent a message Busbar cannot decode.',
+  },
+  BUSBAR_ERR_CDC_GAVE_UP: {
+    status: 503,
+    summary: 'Change capture stopped after its last reconnection attempt failed.',
+  },
   BUSBAR_ERR_INTERNAL: { status: 500, summary: 'An unexpected internal failure.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
