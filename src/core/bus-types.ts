@@ -112,6 +112,24 @@ export interface Bus<Events extends EventMap = EventMap> {
     options?: PublishOptions,
   ): Promise<Receipt<EventOf<Events, Topic>>>;
   publishEvent(event: unknown, options?: RoutingOptions): Promise<Receipt>;
+  /**
+   * Publishes several CloudEvents as one unit. Every event is parsed and
+   * validated before any is published, so bad input publishes nothing. With
+   * a store they are appended atomically, at consecutive positions, and the
+   * promise resolves once they are committed; without one they are enqueued
+   * in order (a full queue with policy `reject` refuses the rest of the
+   * batch, after the events before it were enqueued).
+   *
+   * @example
+   * ```ts
+   * const receipts = await bus.publishEvents([
+   *   { type: 'order.created', source: 'shop', id: 'o-1', data: { id: 'o-1' } },
+   *   { type: 'order.paid', source: 'shop', id: 'o-1-paid', data: { id: 'o-1' } },
+   * ]);
+   * console.log(receipts.map((receipt) => receipt.sequence)); // [41, 42]
+   * ```
+   */
+  publishEvents(events: readonly unknown[], options?: RoutingOptions): Promise<Receipt[]>;
   subscribe<
     const Patterns extends Pattern | readonly Pattern[],
     Context = undefined,

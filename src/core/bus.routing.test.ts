@@ -1006,3 +1006,37 @@ describe('time to live', () => {
     assert.equal(bus.stats().total_expired, 1);
   });
 });
+
+describe('publishEvents on a memory bus', () => {
+  const event = (id: string, type = 'order.placed'): Record<string, unknown> => ({ specversion: '1.0', id, type, source: 'test', data: { id } });
+
+  test('delivers the batch in order, each event to the subscriptions it matches', async () => {
+    const bus = createBus();
+    const seen: string[] = [];
+    bus.subscribe('orders', 'order.*', (received) => {
+      seen.push(received.id);
+    });
+    const receipts = await bus.publishEvents([event('a'), event('b', 'invoice.sent'), event('c')]);
+    assert.deepEqual(receipts.map((receipt) => receipt.id), ['a', 'b', 'c']);
+    await bus.idle();
+    assert.deepEqual(seen, ['a', 'c']);
+  });
+
+  test('publishes nothing when one event fails its schema', async () => {
+    const bus = createBus();
+    bus.registerTopic('order.placed', { schema: z.object({ id: z.string().startsWith('ok') }) });
+    const seen: string[] = [];
+    bus.subscribe('orders', 'order.*', (received) => {
+      seen.push(received.id);
+    });
+    await assert.rejects(bus.publishEvents([event('ok-1'), event('bad')]), ValidationError);
+    await bus.idle();
+    assert.deepEqual(seen, []);
+    assert.equal(bus.stats().total_published, 0);
+  });
+
+  test('refuses something that is not an array', async () => {
+    const bus = createBus();
+    await assert.rejects(bus.publishEvents(event('a') as unknown as unknown[]), { code: 'BUSBAR_ERR_INVALID_ARGUMENT' });
+  });
+});

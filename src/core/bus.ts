@@ -145,6 +145,28 @@ class EventBus implements SubscriptionHost, DurableHost {
 
   async publishEvent(input: unknown, options?: RoutingOptions): Promise<Delivery> {
     if (this.closing) throw closedError();
+    const event = await this.admitEvent(input);
+    return this.dispatch(event, this.table.route(event.type), options);
+  }
+
+  async publishEvents(inputs: readonly unknown[], options?: RoutingOptions): Promise<Delivery[]> {
+    if (this.closing) throw closedError();
+    if (!Array.isArray(inputs)) {
+      throw new BusbarError('BUSBAR_ERR_INVALID_ARGUMENT', 'publishEvents takes an array of events');
+    }
+    // Every event is checked before any is published: bad input publishes nothing.
+    const events: BusbarEvent[] = [];
+    for (const input of inputs) events.push(await this.admitEvent(input));
+    if (this.closing) throw closedError();
+    const routes = events.map((event) => this.table.route(event.type));
+    if (this.durable !== undefined) return this.dispatchDurably(this.durable, events, routes, options);
+    const deliveries: Delivery[] = [];
+    for (let i = 0; i < events.length; i++) deliveries.push(await this.enqueue(events[i]!, routes[i]!, options));
+    return deliveries;
+  }
+
+  /** Parses and validates an event from outside: its shape, its topic's schema, strict mode, a time. */
+  private async admitEvent(input: unknown): Promise<BusbarEvent> {
     let event = parseCloudEvent(input);
     const route = this.table.route(event.type);
     if (route.definition?.schema !== undefined) {
@@ -158,55 +180,72 @@ class EventBus implements SubscriptionHost, DurableHost {
       const { sequence: _ignored, ...rest } = event;
       event = Object.freeze({ ...rest, time: event.time ?? nowRfc3339() }) as BusbarEvent;
     }
-    return this.dispatch(event, route, options);
+    return event;
   }
 
   /** The slow path: validated or routed by name, or committed to the store first. */
   private dispatch(event: BusbarEvent, route: Route, options: RoutingOptions | undefined): Promise<Delivery> {
-    if (this.durable !== undefined) return this.dispatchDurably(this.durable, event, route, options);
+    if (this.durable !== undefined) {
+      return this.dispatchDurably(this.durable, [event], [route], options).then((deliveries) => deliveries[0]!);
+    }
     return Promise.resolve(this.enqueue(event, route, options));
   }
 
   /**
-   * Commits the event, then hands it on: durable recipients get it from
-   * their log readers (which meet the delivery registered here first), the
-   * others straight into their queues, as without a store.
+   * Commits the events in one append (atomic, at consecutive positions),
+   * then hands them on: durable recipients get them from their log readers
+   * (which meet the deliveries registered here first), the others straight
+   * into their queues, as without a store.
    */
   private async dispatchDurably(
     durable: DurableDelivery,
-    event: BusbarEvent,
-    route: Route,
+    events: readonly BusbarEvent[],
+    routes: readonly Route[],
     options: RoutingOptions | undefined,
-  ): Promise<Delivery> {
-    const targets = this.targetsOf(event, route, options);
-    const direct: Subscription[] = [];
-    const durableTargets: Subscription[] = [];
-    for (const target of targets) (durable.isDurable(target) ? durableTargets : direct).push(target);
-    // Checked before the commit: an event in the log cannot be refused any more.
-    for (const target of direct) {
-      if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, event);
+  ): Promise<Delivery[]> {
+    const everyTarget: (readonly Subscription[])[] = [];
+    const direct: Subscription[][] = [];
+    const durableTargets: Subscription[][] = [];
+    for (let i = 0; i < events.length; i++) {
+      const targets = this.targetsOf(events[i]!, routes[i]!, options);
+      everyTarget.push(targets);
+      const toQueue: Subscription[] = [];
+      const toReader: Subscription[] = [];
+      for (const target of targets) (durable.isDurable(target) ? toReader : toQueue).push(target);
+      // Checked before the commit: an event in the log cannot be refused any more.
+      for (const target of toQueue) {
+        if (target.overflow === 'reject' && target.hasNoRoom) throw overloaded(target, events[i]!);
+      }
+      direct.push(toQueue);
+      durableTargets.push(toReader);
     }
     // A reader still finding its start (a subscription made just now) must
     // find it before this append, or the start could land past the event.
     // Waiting publishes resume in call order, so their positions keep it.
-    const starting = durable.starting(durableTargets);
+    const starting = durable.starting(durableTargets.flat());
     if (starting !== undefined) await starting;
-    const delivery = this.newDelivery(event, targets);
-    const registered = durable.register(delivery, durableTargets);
+    const deliveries = events.map((event, i) => this.newDelivery(event, everyTarget[i]!));
+    const registered = deliveries.map((delivery, i) => durable.register(delivery, durableTargets[i]!));
     const recipients = options?.to !== undefined ? [...new Set(options.to)] : options?.broadcast === true ? 'all' : undefined;
-    let position: number;
+    let positions: readonly number[];
     try {
-      [position] = (await durable.store.append([event], recipients === undefined ? undefined : { recipients })) as [number];
+      positions = await durable.store.append(events, recipients === undefined ? undefined : { recipients });
     } catch (error) {
-      durable.unregister(registered);
+      for (const entry of registered) durable.unregister(entry);
       throw error;
     }
-    if (delivery.event.sequence === undefined) delivery.event = Object.freeze({ ...event, sequence: position });
-    durable.appended(registered, position);
-    this.countPublished(route);
-    if (direct.length === 0) return delivery;
-    const admissions = this.hand(delivery, direct);
-    return admissions === undefined ? delivery : Promise.all(admissions).then(() => delivery);
+    let admissions: Promise<void>[] | undefined;
+    for (let i = 0; i < deliveries.length; i++) {
+      const delivery = deliveries[i]!;
+      const position = positions[i]!;
+      if (delivery.event.sequence === undefined) delivery.event = Object.freeze({ ...events[i]!, sequence: position });
+      durable.appended(registered[i], position);
+      this.countPublished(routes[i]!);
+      if (direct[i]!.length === 0) continue;
+      const admitted = this.hand(delivery, direct[i]!);
+      if (admitted !== undefined) (admissions ??= []).push(...admitted);
+    }
+    return admissions === undefined ? deliveries : Promise.all(admissions).then(() => deliveries);
   }
 
   newDelivery(event: BusbarEvent, targets: readonly Subscription[]): Delivery {

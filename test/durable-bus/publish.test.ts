@@ -253,4 +253,44 @@ forEachStore((open) => {
     assert.deepEqual(late, []);
     assert.equal(await log.head(), 1);
   });
+
+  test('publishEvents commits a batch at consecutive positions even while others publish, and handlers see it in order', async (t) => {
+    const log = await open(t);
+    const bus = log.bus<Events>();
+    const seen: string[] = [];
+    await bus.subscribe('orders', 'order.*', (event) => {
+      seen.push(event.id);
+    }).ready;
+    const others = range(1, 11).map((n) => bus.publish('order.placed', { n }, { id: `other-${n}` }));
+    const batch = bus.publishEvents(range(1, 6).map((n) => cloudEvent(`batch-${n}`, n)));
+    const more = range(11, 21).map((n) => bus.publish('order.placed', { n }, { id: `other-${n}` }));
+    const receipts = await batch;
+    await Promise.all([...others, ...more]);
+    const positions = receipts.map((each) => each.sequence!);
+    assert.deepEqual(positions, range(positions[0]!, positions[0]! + 5));
+    await bus.idle();
+    const start = seen.indexOf('batch-1');
+    assert.deepEqual(seen.slice(start, start + 5), range(1, 6).map((n) => `batch-${n}`));
+    assert.equal(seen.length, 25);
+  });
+
+  test('publishEvents publishes nothing when one event of the batch is invalid', async (t) => {
+    const log = await open(t);
+    const bus = log.bus<Events>();
+    await assert.rejects(
+      bus.publishEvents([cloudEvent('good-1', 1), { ...cloudEvent('bad', 2), type: 'not..a.topic' }, cloudEvent('good-3', 3)]),
+      { code: 'BUSBAR_ERR_INVALID_TOPIC' },
+    );
+    assert.equal(await log.head(), 0);
+    assert.equal(await log.store.getEvent('good-1'), undefined);
+  });
+
+  test('publishEvents of ids already in the log answers with their original positions and logs nothing new', async (t) => {
+    const log = await open(t);
+    const bus = log.bus<Events>();
+    const first = await bus.publishEvents([cloudEvent('a', 1), cloudEvent('b', 2)]);
+    const again = await bus.publishEvents([cloudEvent('a', 1), cloudEvent('b', 2)]);
+    assert.deepEqual(again.map((each) => each.sequence), first.map((each) => each.sequence));
+    assert.equal(await log.head(), 2);
+  });
 });
