@@ -109,6 +109,13 @@ export async function createServer(options: ServerOptions = {}): Promise<BusbarS
     // Topics and stream ids may be 256 characters, event ids longer.
     routerOptions: { maxParamLength: 1024 },
   });
+  let shuttingDown = false;
+  // A response sent while closing tells the client not to reuse its
+  // connection, so keep-alive sockets do not hold close() open.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (shuttingDown) reply.header('connection', 'close');
+    done(null, payload);
+  });
   const ownsBus = options.bus === undefined;
   let bus = options.bus;
   const endpoints: Endpoint[] = [];
@@ -139,7 +146,16 @@ export async function createServer(options: ServerOptions = {}): Promise<BusbarS
       },
       close() {
         closing ??= (async () => {
-          await app.close();
+          shuttingDown = true;
+          // Requests in flight get a grace period; then every connection is
+          // cut, or a socket that never sent a request would hold close()
+          // for Node's 60 s header timeout.
+          const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+          try {
+            await app.close();
+          } finally {
+            clearTimeout(cut);
+          }
           if (ownsBus) await running.close();
           if (ownsStore) await store.close();
         })();
@@ -153,6 +169,9 @@ export async function createServer(options: ServerOptions = {}): Promise<BusbarS
     throw error;
   }
 }
+
+/** How long close() lets requests in flight finish before it cuts their connections. */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 interface Parts {
   options: ServerOptions;
