@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { startPrivatePostgres } from '../src/cdc/private-postgres.fixture.ts';
 import { errorCodes } from '../src/index.ts';
 
 const execFileAsync = promisify(execFile);
@@ -29,6 +30,19 @@ const MARKER = /<!-- example: (\S+) -->/g;
 // up to the first fence that starts a line.
 const EMBEDDED = /<!-- example: (\S+) -->\r?\n```ts\r?\n([\s\S]*?)^```/gm;
 
+/**
+ * Environment some examples need. The change-capture example needs a
+ * PostgreSQL with wal_level=logical, which the shared server lacks: a private
+ * instance is started for it (and stopped after).
+ */
+const environments: Record<string, () => Promise<Record<string, string>>> = {
+  'cdc.ts': async () => {
+    const postgres = await startPrivatePostgres();
+    after(() => postgres.stop());
+    return { BUSBAR_CDC_POSTGRES_URL: postgres.connectionString };
+  },
+};
+
 describe('the examples', () => {
   test('there is at least one example', () => {
     assert.ok(examples.length > 0);
@@ -36,11 +50,13 @@ describe('the examples', () => {
 
   for (const name of examples) {
     test(`examples/${name} runs to completion and exits with code 0`, async () => {
+      const extra = (await environments[name]?.()) ?? {};
       try {
         await execFileAsync(process.execPath, [join('examples', name)], {
           cwd: repoRoot,
           encoding: 'utf8',
           timeout: 30_000,
+          env: { ...process.env, ...extra },
         });
       } catch (error) {
         const failure = error as Error & { code?: unknown; stdout?: string; stderr?: string };

@@ -45,6 +45,11 @@ export interface SourceHealth {
   readonly retainedBytes: number | undefined;
   /** Problems worth a warning: a forgotten slot, a lost slot, a table without a key… */
   readonly warnings: readonly string[];
+  /**
+   * The position the database records as done: the slot's
+   * `confirmed_flush_lsn` (replication), the reader's checkpoint (trigger).
+   */
+  readonly confirmedPosition?: string | undefined;
 }
 
 /**

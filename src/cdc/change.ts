@@ -85,6 +85,13 @@ export interface ChangeOrigin {
  * table and key (so a subscription handles one row's changes in order),
  * `transactionid` the xid, and an id derived from where the change committed:
  * the same change always gets the same id.
+ *
+ * @example
+ * ```ts
+ * const event = changeEvent(change, { source: 'postgresql://db:5432/shop', idPrefix: 'pg-7714-shop' });
+ * event.type; // 'cdc.public.person.insert'
+ * event.id;   // 'pg-7714-shop:16/B374D848:0'
+ * ```
  */
 export function changeEvent(change: ChangeData, origin: ChangeOrigin): BusbarEvent<ChangeData> {
   const subject = subjectOf(change.id);
@@ -97,7 +104,14 @@ export function changeEvent(change: ChangeData, origin: ChangeOrigin): BusbarEve
   });
 }
 
-/** The key as a string: itself for a one-column key, JSON for a composite one. */
+/**
+ * The key as a string: itself for a one-column key, JSON for a composite one.
+ *
+ * @example
+ * ```ts
+ * subjectOf({ order_id: 1, line_no: 2 }); // '{"order_id":1,"line_no":2}'
+ * ```
+ */
 export function subjectOf(id: unknown): string | undefined {
   if (id === null || id === undefined) return undefined;
   if (typeof id === 'object') return JSON.stringify(id);

@@ -145,7 +145,10 @@ class EventBus implements SubscriptionHost, DurableHost {
 
   async publishEvent(input: unknown, options?: RoutingOptions): Promise<Delivery> {
     if (this.closing) throw closedError();
-    const event = await this.admitEvent(input);
+    // Awaited only when a schema is asynchronous: otherwise the append starts
+    // in this turn, so concurrent publishes are logged in call order.
+    const admitted = this.admitEvent(input);
+    const event = admitted instanceof Promise ? await admitted : admitted;
     return this.dispatch(event, this.table.route(event.type), options);
   }
 
@@ -155,32 +158,33 @@ class EventBus implements SubscriptionHost, DurableHost {
       throw new BusbarError('BUSBAR_ERR_INVALID_ARGUMENT', 'publishEvents takes an array of events');
     }
     // Every event is checked before any is published: bad input publishes nothing.
-    const events: BusbarEvent[] = [];
-    for (const input of inputs) events.push(await this.admitEvent(input));
+    const admitted = inputs.map((input) => this.admitEvent(input));
+    const events = admitted.some((each) => each instanceof Promise) ? await Promise.all(admitted) : (admitted as BusbarEvent[]);
     if (this.closing) throw closedError();
     const routes = events.map((event) => this.table.route(event.type));
     if (this.durable !== undefined) return this.dispatchDurably(this.durable, events, routes, options);
     const deliveries: Delivery[] = [];
-    for (let i = 0; i < events.length; i++) deliveries.push(await this.enqueue(events[i]!, routes[i]!, options));
+    for (let i = 0; i < events.length; i++) {
+      const delivery = this.enqueue(events[i]!, routes[i]!, options);
+      deliveries.push(delivery instanceof Promise ? await delivery : delivery);
+    }
     return deliveries;
   }
 
-  /** Parses and validates an event from outside: its shape, its topic's schema, strict mode, a time. */
-  private async admitEvent(input: unknown): Promise<BusbarEvent> {
-    let event = parseCloudEvent(input);
+  /**
+   * Parses and validates an event from outside: its shape, its topic's
+   * schema, strict mode, a time. A promise only if the schema is asynchronous.
+   */
+  private admitEvent(input: unknown): BusbarEvent | Promise<BusbarEvent> {
+    const event = parseCloudEvent(input);
     const route = this.table.route(event.type);
     if (route.definition?.schema !== undefined) {
-      const data = await validateData(event.type, route.definition.schema, event.data);
-      if (data !== event.data) event = Object.freeze({ ...event, data });
-    } else if (this.strict && route.definition === undefined) {
-      throw unknownTopic(event.type);
+      const data = validateData(event.type, route.definition.schema, event.data);
+      if (data instanceof Promise) return data.then((valid) => stamped(valid === event.data ? event : { ...event, data: valid }));
+      return stamped(data === event.data ? event : { ...event, data });
     }
-    if (event.time === undefined || event.sequence !== undefined) {
-      // The log assigns positions: a sequence sent by the publisher is not kept.
-      const { sequence: _ignored, ...rest } = event;
-      event = Object.freeze({ ...rest, time: event.time ?? nowRfc3339() }) as BusbarEvent;
-    }
-    return event;
+    if (this.strict && route.definition === undefined) throw unknownTopic(event.type);
+    return stamped(event);
   }
 
   /** The slow path: validated or routed by name, or committed to the store first. */
@@ -676,4 +680,11 @@ function unknownTopic(topic: string): BusbarError {
       details: { topic },
     },
   );
+}
+
+/** The event as the log takes it: with a time, and without a publisher's `sequence` (the log assigns positions). */
+function stamped(event: BusbarEvent): BusbarEvent {
+  if (event.time !== undefined && event.sequence === undefined && Object.isFrozen(event)) return event;
+  const { sequence: _ignored, ...rest } = event;
+  return Object.freeze({ ...rest, time: event.time ?? nowRfc3339() }) as BusbarEvent;
 }

@@ -274,6 +274,21 @@ forEachStore((open) => {
     assert.equal(seen.length, 25);
   });
 
+  test('concurrent publishEvents and publishEvent calls are logged in call order', async (t) => {
+    const log = await open(t);
+    const bus = log.bus<Events>();
+    const calls = [
+      bus.publishEvents([cloudEvent('a1', 1), cloudEvent('a2', 2)]),
+      bus.publishEvents([cloudEvent('b1', 3)]),
+      bus.publishEvent(cloudEvent('c1', 4)).then((receipt) => [receipt]),
+      bus.publishEvents([cloudEvent('d1', 5), cloudEvent('d2', 6), cloudEvent('d3', 7)]),
+    ];
+    const receipts = (await Promise.all(calls)).flat();
+    assert.deepEqual(receipts.map((each) => [each.id, each.sequence]), [
+      ['a1', 1], ['a2', 2], ['b1', 3], ['c1', 4], ['d1', 5], ['d2', 6], ['d3', 7],
+    ]);
+  });
+
   test('publishEvents publishes nothing when one event of the batch is invalid', async (t) => {
     const log = await open(t);
     const bus = log.bus<Events>();
