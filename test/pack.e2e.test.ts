@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -105,6 +105,20 @@ const { version } = await memory.appendToStream('a-1', []);
 console.log(JSON.stringify({ sequence: receipt.sequence, seen, missing, version, helpers: [typeof aggregateStream, typeof eventStoreContract] }));
 `;
 
+// The server, the client and the CDC entry (which needs \`pg\`, absent here).
+const serverMjs = `import { createServer } from 'busbar/server';
+import { createClient } from 'busbar/client';
+const server = await createServer({ port: 0, data: 'served.db', logger: false });
+const { url } = await server.listen();
+const client = createClient({ url });
+const accepted = await client.publish('doc.added', { n: 1 });
+const page = await client.read({ after: 0 });
+await server.close();
+let missing;
+try { await import('busbar/cdc'); } catch (error) { missing = error.code; }
+console.log(JSON.stringify({ position: accepted.position, read: page.events.map((event) => event.type), missing }));
+`;
+
 let scratchRoot: string | undefined;
 
 after(async () => {
@@ -144,7 +158,7 @@ test('the packed package installs into a fresh project and runs', {
   assert.equal(tarballs.length, 1, `expected one tarball in ${packDir}, found ${tarballs}`);
   const tarball = join(packDir, tarballs[0]);
 
-  // Install into a brand-new ESM project (the package has no runtime dependencies).
+  // Install into a brand-new ESM project (its runtime dependencies come from the registry).
   await writeFile(
     join(appDir, 'package.json'),
     `${JSON.stringify({ name: 'busbar-pack-smoke', version: '0.0.0', private: true, type: 'module' }, null, 2)}\n`,
@@ -168,4 +182,13 @@ test('the packed package installs into a fresh project and runs', {
     version: 0,
     helpers: ['function', 'function'],
   });
+
+  await writeFile(join(appDir, 'server.mjs'), serverMjs);
+  const served = await run(process.execPath, ['server.mjs'], appDir);
+  assert.deepEqual(JSON.parse(served.stdout.trim()), { position: 1, read: ['doc.added'], missing: 'BUSBAR_ERR_MISSING_DRIVER' });
+
+  // The bin, as a user's shell runs it: by its shebang, with this Node first on PATH.
+  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+  const version = await execFileAsync(join(appDir, 'node_modules', '.bin', 'busbar'), ['--version'], { cwd: appDir, env, encoding: 'utf8' });
+  assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/);
 });

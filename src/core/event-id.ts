@@ -1,5 +1,4 @@
-import { getRandomValues } from 'node:crypto';
-
+// Web Crypto (global in Node and browsers), so `busbar/client` can share this file.
 // UUIDv7 (RFC 9562) with the "monotonic random" method: the 74 bits after
 // the timestamp are seeded at random once per millisecond and then counted up,
 // so ids from this process sort in creation order and cost one increment and
@@ -30,7 +29,7 @@ const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(
 
 function reseed(ms: number): void {
   lastMs = ms;
-  getRandomValues(seed);
+  globalThis.crypto.getRandomValues(seed);
   const time = ms.toString(16).padStart(12, '0');
   const randA = (seed[0]! & 0xfff).toString(16).padStart(3, '0');
   const variantAndRand = (0x8000 | (seed[1]! & 0x3fff)).toString(16);

@@ -30,11 +30,13 @@ export interface ServerConfig {
   logger: LogLevel;
   strict: boolean;
   source: string;
+  /** Origins allowed by CORS (`*` for any); empty: no CORS headers, same-origin pages only. */
+  corsOrigins: string[];
   /** Where each option's value came from: `--flag`, `BUSBAR_…`, `config file …` or `default`. */
   origins: Record<string, string>;
 }
 
-type Kind = 'string' | 'port' | 'size' | 'count' | 'boolean' | 'keys' | 'level' | 'url';
+type Kind = 'string' | 'port' | 'size' | 'count' | 'boolean' | 'keys' | 'level' | 'url' | 'origins';
 
 /** One documented option: its config-file key, flag, environment variable and meaning. */
 export interface ServerOptionSpec {
@@ -81,6 +83,7 @@ export const SERVER_OPTIONS: readonly ServerOptionSpec[] = [
   spec('logLevel', 'log-level', 'level', 'info', `log level: ${LOG_LEVELS.join(', ')}`),
   spec('strict', 'strict', 'boolean', 'false', 'accept only events of registered topics'),
   spec('source', 'source', 'string', 'busbar', 'CloudEvents source of events published without one'),
+  spec('corsOrigins', 'cors-origins', 'origins', undefined, 'browser origins allowed to call the API from other sites: comma-separated, or *; none: same origin only'),
 ];
 
 /**
@@ -180,6 +183,7 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     logger: (values.logLevel as LogLevel | undefined) ?? 'info',
     strict: (values.strict as boolean | undefined) ?? false,
     source: (values.source as string | undefined) ?? 'busbar',
+    corsOrigins: (values.corsOrigins as string[] | undefined) ?? [],
     origins,
   };
 }
@@ -258,6 +262,16 @@ function parse(option: ServerOptionSpec, value: unknown, origin: string): unknow
       return fail('true or false');
     case 'level':
       return (LOG_LEVELS as readonly unknown[]).includes(value) ? value : fail(`one of ${LOG_LEVELS.join(', ')}`);
+    case 'origins': {
+      const list = typeof value === 'string' ? value.split(',').map((each) => each.trim()).filter(Boolean) : value;
+      if (!Array.isArray(list) || list.length === 0) return fail('a comma-separated list of origins, or *');
+      for (const origin of list) {
+        if (origin !== '*' && (typeof origin !== 'string' || !/^https?:\/\/[^/\s]+$/.test(origin))) {
+          return fail('origins like https://app.example.com (scheme and host, no path), or *');
+        }
+      }
+      return list;
+    }
     case 'keys': {
       let keys = value;
       if (typeof value === 'string') {

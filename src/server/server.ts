@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { createBus } from '../core/bus.ts';
@@ -45,6 +46,12 @@ export interface ServerOptions {
   logger?: LogLevel | false;
   /** The CloudEvents `source` of events published without one. Default `busbar`. */
   source?: string;
+  /**
+   * Browser origins allowed to call the API from pages of other sites
+   * (`['https://app.example.com']`, or `['*']`). Default none: no CORS
+   * headers, so only same-origin pages (and non-browser clients) can call it.
+   */
+  corsOrigins?: readonly string[];
 }
 
 /** A server built by {@link createServer}. */
@@ -192,10 +199,21 @@ async function assemble(app: FastifyInstance, { options, limits, authenticator, 
   // `?token=` from browsers, and report failures in their own way.
   app.addHook('onRoute', (route) => {
     if (route.url === SSE_PATH || route.url === WS_PATH) route.config = { ...route.config, access: route.config?.access ?? 'self' };
+    // CORS preflights: browsers send them without credentials.
+    if (route.method === 'OPTIONS') route.config = { ...route.config, access: 'public' };
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') endpoints.push({ method, url: route.url ?? route.path, access: route.config?.access ?? 'authenticated' });
     }
   });
+  if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) {
+    // Before auth: a browser's preflight carries no credentials.
+    await app.register(cors, {
+      origin: options.corsOrigins.includes('*') ? true : [...options.corsOrigins],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
+      exposedHeaders: ['retry-after', 'location'],
+      maxAge: 600,
+    });
+  }
   app.addHook('onRequest', authenticator.hook());
   if (options.rateLimit !== undefined) {
     const { max, timeWindow } = options.rateLimit;
