@@ -14,6 +14,8 @@ const suites: Record<string, () => Promise<{ run(rounds: number, scale: number):
   core: () => import('./core.bench.ts'),
   primitives: () => import('./primitives.bench.ts'),
   store: () => import('./store.bench.ts'),
+  server: () => import('./server.bench.ts'),
+  cdc: () => import('./cdc.bench.ts'),
 };
 const chosen = positionals.length ? positionals : Object.keys(suites);
 console.log(`# Busbar benchmarks — node ${process.version}, ${rounds} rounds, medians\n`);

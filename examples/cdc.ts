@@ -1,14 +1,16 @@
 // Change data capture: every committed change of a PostgreSQL table becomes
 // an event on a durable bus. The example creates a table in a schema of its
-// own, streams its changes to the terminal, checks what it saw, and cleans up
-// (slot, publication, schema). It needs a server with wal_level=logical:
+// own, streams its changes to the terminal and to Redis (the channel
+// <schema>.orders.cdc_events), checks what it saw, and cleans up (slot,
+// publication, schema). It needs a server with wal_level=logical, and Redis:
 //   BUSBAR_CDC_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/postgres npx node examples/cdc.ts
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createClient } from 'redis';
 import { type BusbarEvent, createBus } from '../src/index.ts';
 import { createMemoryStore } from '../src/store/index.ts';
-import { type ChangeData, createPostgresCdc } from '../src/cdc/index.ts';
+import { type ChangeData, createPostgresCdc, createRedisBridge } from '../src/cdc/index.ts';
 
 const url = process.env.BUSBAR_CDC_POSTGRES_URL;
 if (url === undefined) {
@@ -44,6 +46,16 @@ bus.subscribe('big-orders', `cdc.${schema}.orders.insert`, (event) => {
   if (Number(data?.total) >= 100) bigOrders.push(id);
 });
 
+// Redis: anyone subscribed to the table's channel gets each change as JSON.
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const listener = createClient({ url: redisUrl });
+await listener.connect();
+const fromRedis: { action: string; id: unknown }[] = [];
+await listener.subscribe(`${schema}.orders.cdc_events`, (message) => {
+  const change = JSON.parse(message) as { action: string; id: unknown };
+  fromRedis.push({ action: change.action, id: change.id });
+});
+
 let connected!: () => void;
 const streaming = new Promise<void>((resolve) => (connected = resolve));
 const cdc = createPostgresCdc({
@@ -52,7 +64,7 @@ const cdc = createPostgresCdc({
   slotName: `example_${suffix}`,
   publicationName: `example_${suffix}`,
   bus,
-  handlers: [{ onConnect: () => connected() }],
+  handlers: [{ onConnect: () => connected() }, createRedisBridge({ url: redisUrl })],
   onError: (error) => console.error('capture gave up:', error),
 });
 
@@ -83,12 +95,16 @@ try {
   assert.deepEqual(seen[0]!.data.data, { id: 1, customer: 'Ada', total: '250.00', items: ['lamp', 'desk'] });
   assert.deepEqual(seen[2]!.data.changes, [{ column: 'total', old: '12.50', new: '15.00' }]);
   assert.deepEqual(bigOrders, [1]);
+  // The same changes reach Redis (a change is confirmed only once Redis took it).
+  for (let waited = 0; fromRedis.length < 4 && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(fromRedis, seen.map((event) => ({ action: event.data.action, id: event.data.id })));
   // Every change is in the log, once (its id is derived from where it committed).
   assert.equal((await store.readAll()).events.length, 4);
   console.log('status:', cdc.status().state, 'delivered', cdc.status().delivered);
 } finally {
   await cdc.dropSlot(); // a forgotten slot makes the server keep WAL for ever
   await bus.close();
+  await listener.quit();
   await admin.query(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();
 }

@@ -150,6 +150,8 @@ export class CaptureLoop {
     const last = events.at(-1);
     if (last === undefined) return;
     this.delivered += events.length;
+    // Snapshot rows have no commit position: the last change delivered stays the last streamed one.
+    if (last.data.action === 'READ') return;
     this.lastDelivered = { lsn: last.data.lsn, txid: last.data.txid, timestamp: last.data.timestamp, at: new Date().toISOString() };
   }
 

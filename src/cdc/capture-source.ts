@@ -1,4 +1,5 @@
 import type { CapturedTransaction } from './change.ts';
+import type { TableSnapshotStatus } from './snapshot/snapshot-progress.ts';
 
 /** A table to capture: `name` or `schema.name` (quoted parts allowed), or the object form. */
 export type TableSpec =
@@ -75,4 +76,8 @@ export interface CaptureSource {
   /** Drops the slot / change table: capture restarts from scratch afterwards. */
   drop(): Promise<void>;
   close(): Promise<void>;
+  /** Delivers a captured table's existing rows again, as READ changes (modes that snapshot). */
+  snapshot?(table: TableName): Promise<void>;
+  /** Each table's initial snapshot as last known (modes that snapshot). */
+  snapshots?(): readonly TableSnapshotStatus[];
 }

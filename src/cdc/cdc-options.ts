@@ -1,6 +1,8 @@
 import { BusbarError } from '../core/errors.ts';
 import type { CaptureSource, SourceHealth, TableName, TableSpec } from './capture-source.ts';
 import type { CdcBus, CdcHandler } from './change-sink.ts';
+import type { TableSnapshotStatus } from './snapshot/snapshot-progress.ts';
+import type { TriggerSourceOptions } from './trigger/index.ts';
 
 /**
  * Options of `createPostgresCdc`. Durations are in milliseconds.
@@ -51,8 +53,17 @@ export interface PostgresCdcOptions {
   source?: CaptureSource;
   /** Changes in flight (handed on, not yet committed) above which reading pauses. Default 10 000. */
   maxInFlight?: number;
-  /** Trigger mode's own options. */
-  trigger?: { schema?: string; readerName?: string; batchSize?: number; pollInterval?: number };
+  /** Trigger mode's own options (schema, readerName, batchSize, pollInterval, maxInFlight, queryTimeout, staleReaderAfter). */
+  trigger?: Omit<TriggerSourceOptions, 'connectionString' | 'onWarning'>;
+  /**
+   * Replication mode: `initial` (the default) delivers the existing rows of
+   * each table it starts capturing as READ changes, chunk by chunk, resuming
+   * after a crash; `never` captures changes only. See docs/cdc.md, "The
+   * initial snapshot". Trigger mode does not snapshot.
+   */
+  snapshot?: 'initial' | 'never';
+  /** Rows per snapshot chunk (memory holds one chunk). Default 2000. */
+  snapshotChunkSize?: number;
 }
 
 /**
@@ -79,6 +90,8 @@ export interface CdcStatus {
   readonly lastDelivered: { readonly lsn: string; readonly txid: string; readonly timestamp: string; readonly at: string } | undefined;
   /** The watchdog's last health check. */
   readonly health: (SourceHealth & { readonly checkedAt: string }) | undefined;
+  /** Each table's initial snapshot (replication mode): pending, running with rows done of the estimate, done or skipped. */
+  readonly snapshots: readonly TableSnapshotStatus[];
 }
 
 export interface ResolvedOptions {
@@ -91,6 +104,8 @@ export interface ResolvedOptions {
   readonly watchdogInterval: number;
   readonly timeout: number;
   readonly maxInFlight: number;
+  readonly snapshot: 'initial' | 'never';
+  readonly snapshotChunkSize: number;
 }
 
 /** Checks the options and fills in defaults; throws `BUSBAR_ERR_INVALID_ARGUMENT` naming the bad one. */
@@ -111,6 +126,12 @@ export function resolveOptions(options: PostgresCdcOptions): ResolvedOptions {
   if (options.bus !== undefined && typeof options.bus?.publishEvent !== 'function') throw invalid('option "bus" must be a Busbar bus');
   const retryAttempts = options.retryAttempts ?? 0;
   if (!Number.isInteger(retryAttempts)) throw invalid(`option "retryAttempts" must be an integer, got ${JSON.stringify(retryAttempts)}`);
+  const snapshot = options.snapshot ?? 'initial';
+  if (snapshot !== 'initial' && snapshot !== 'never') throw invalid(`option "snapshot" must be 'initial' or 'never', got ${JSON.stringify(snapshot)}`);
+  const snapshotChunkSize = options.snapshotChunkSize ?? 2000;
+  if (!Number.isInteger(snapshotChunkSize) || snapshotChunkSize < 1) {
+    throw invalid(`option "snapshotChunkSize" must be a positive integer, got ${JSON.stringify(snapshotChunkSize)}`);
+  }
   return {
     connectionString: options.connectionString,
     mode,
@@ -121,6 +142,8 @@ export function resolveOptions(options: PostgresCdcOptions): ResolvedOptions {
     watchdogInterval: duration('watchdogInterval', options.watchdogInterval, 5000, false),
     timeout: duration('timeout', options.timeout, 5000, false),
     maxInFlight: duration('maxInFlight', options.maxInFlight, 10_000, false),
+    snapshot,
+    snapshotChunkSize,
   };
 }
 

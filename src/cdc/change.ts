@@ -84,19 +84,23 @@ export interface ChangeOrigin {
  * `subject` the primary key, `time` the commit time, `partitionkey` the
  * table and key (so a subscription handles one row's changes in order),
  * `transactionid` the xid, and an id derived from where the change committed:
- * the same change always gets the same id.
+ * the same change always gets the same id. A READ row of the initial
+ * snapshot is named by its snapshot and key instead.
  *
  * @example
  * ```ts
  * const event = changeEvent(change, { source: 'postgresql://db:5432/shop', idPrefix: 'pg-7714-shop' });
  * event.type; // 'cdc.public.person.insert'
- * event.id;   // 'pg-7714-shop:16/B374D848:0'
+ * event.id;   // 'pg-7714-shop:16/B374D848:0'; a READ: 'pg-7714-shop:snapshot:9f2c…:42'
  * ```
  */
 export function changeEvent(change: ChangeData, origin: ChangeOrigin): BusbarEvent<ChangeData> {
   const subject = subjectOf(change.id);
+  // A READ row is named by its snapshot and key, not by its place in a
+  // chunk: a chunk read again after a crash gives its rows the same ids.
+  const place = change.action === 'READ' && subject !== undefined ? subject : change.index;
   return createEvent(changeTopic(change.schema, change.table, change.action), change, {
-    id: `${origin.idPrefix}:${change.lsn}:${change.index}`,
+    id: `${origin.idPrefix}:${change.lsn}:${place}`,
     source: origin.source,
     time: change.timestamp,
     ...(subject === undefined ? {} : { subject, key: `${change.schema}.${change.table}:${subject}` }),
@@ -105,15 +109,18 @@ export function changeEvent(change: ChangeData, origin: ChangeOrigin): BusbarEve
 }
 
 /**
- * The key as a string: itself for a one-column key, JSON for a composite one.
+ * The key as a string: itself for a one-column key, JSON for a composite
+ * one, and `""` for an empty text key (a CloudEvents subject may not be
+ * empty).
  *
  * @example
  * ```ts
  * subjectOf({ order_id: 1, line_no: 2 }); // '{"order_id":1,"line_no":2}'
+ * subjectOf('');                          // '""'
  * ```
  */
 export function subjectOf(id: unknown): string | undefined {
   if (id === null || id === undefined) return undefined;
   if (typeof id === 'object') return JSON.stringify(id);
-  return String(id);
+  return id === '' ? '""' : String(id);
 }

@@ -24,8 +24,16 @@ export type { CaptureSource, ChangeSink, SourceHealth, TableName, TableSpec } fr
 export { changeTopic, nameOfToken, topicToken } from './topic-name.ts';
 export { createReplicationSource, type ReplicationSourceOptions } from './replication/replication-source.ts';
 export { createTriggerSource, type TriggerSourceOptions } from './trigger/index.ts';
+export {
+  createRedisBridge,
+  type RedisBridge,
+  type RedisBridgeOptions,
+  type RedisChangeMessage,
+  type RedisPublisher,
+} from './redis-bridge.ts';
 export { formatLsn, type Lsn, parseLsn } from './replication/lsn.ts';
 export { tableKey } from './table-spec.ts';
+export type { SnapshotState, TableSnapshotStatus } from './snapshot/snapshot-progress.ts';
 export {
   arrayDecoder,
   builtinDecoder,

@@ -39,6 +39,8 @@ function capture(options: Partial<PostgresCdcOptions> & { connectionString?: str
     bus,
     retryInterval: 50,
     onWarning: log.onWarning,
+    // These faults hit the stream; the initial snapshot's own are in snapshot/.
+    snapshot: 'never',
     ...options,
     handlers: [{ onConnect: () => void connects++ }],
   });

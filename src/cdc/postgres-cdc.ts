@@ -9,7 +9,7 @@ import type { CdcBus, CdcHandler } from './change-sink.ts';
 import { loadPgDriver, type PgDriver } from './pg-driver.ts';
 import { createReplicationSource } from './replication/replication-source.ts';
 import { type ResolvedTable, resolveTables, tableKey } from './table-spec.ts';
-import { createTriggerModeSource } from './trigger-mode.ts';
+import { createTriggerSource } from './trigger/index.ts';
 
 /**
  * A running (or startable) change capture; see `createPostgresCdc`.
@@ -34,6 +34,14 @@ export interface PostgresCdc {
   ensureCdcForAllTables(): Promise<void>;
   /** Stops capturing a table. */
   removeCdcFor(table: TableSpec): Promise<void>;
+  /**
+   * Replication mode: delivers a captured table's existing rows again as
+   * READ events, under a new snapshot id (a downstream being rebuilt, a
+   * snapshot that was skipped). Resolves once requested; `status().snapshots`
+   * shows its progress. Fails with `BUSBAR_ERR_INVALID_ARGUMENT` for a table
+   * not captured, and in trigger mode.
+   */
+  snapshot(table: TableSpec): Promise<void>;
   /** Stops capture (as `close()`) and drops the slot and publication (or the change tables): the next capture starts afresh. */
   dropSlot(): Promise<void>;
   addHandler(...handlers: CdcHandler[]): void;
@@ -108,8 +116,10 @@ class PostgresChangeCapture implements PostgresCdc {
             slotName: this.options.slotName,
             publicationName: this.options.publicationName,
             maxInFlight: this.options.maxInFlight,
+            snapshot: this.options.snapshot,
+            snapshotChunkSize: this.options.snapshotChunkSize,
           })
-        : createTriggerModeSource({ ...common, ...options.trigger }));
+        : createTriggerSource({ ...options.trigger, ...common }));
     this.loop = new CaptureLoop({
       source: this.source,
       options: this.options,
@@ -184,6 +194,14 @@ class PostgresChangeCapture implements PostgresCdc {
     }
   }
 
+  async snapshot(table: TableSpec): Promise<void> {
+    if (this.source.snapshot === undefined) {
+      throw new BusbarError('BUSBAR_ERR_INVALID_ARGUMENT', `${this.source.mode} mode does not snapshot tables: use mode 'replication'`);
+    }
+    const [resolved] = await resolveTables(await this.adminPool(), [table]);
+    await this.source.snapshot({ schema: resolved!.schema, name: resolved!.name });
+  }
+
   async dropSlot(): Promise<void> {
     this.closing.abort();
     await this.running?.catch(() => {});
@@ -213,6 +231,7 @@ class PostgresChangeCapture implements PostgresCdc {
       delivered: loop.delivered,
       lastDelivered: loop.lastDelivered,
       health: loop.health,
+      snapshots: this.source.snapshots?.() ?? [],
     };
   }
 

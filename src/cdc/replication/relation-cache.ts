@@ -1,4 +1,5 @@
 import type { Queryable, TypeCatalog } from '../type-catalog.ts';
+import { SNAPSHOT_SCHEMA } from '../snapshot/snapshot-progress.ts';
 import { decodeAsText, type ValueDecoder } from '../values.ts';
 import { protocolError, type RelationMessage } from './pgoutput-decoder.ts';
 
@@ -16,6 +17,8 @@ export interface CapturedRelation {
   readonly columns: readonly CapturedColumn[];
   /** Indexes (into `columns`) of the primary key's columns, in key order; empty without one. */
   readonly primaryKey: readonly number[];
+  /** Busbar's own bookkeeping (snapshot progress), published by a FOR ALL TABLES publication: never an event. */
+  readonly internal?: boolean;
 }
 
 /**
@@ -72,10 +75,11 @@ export class RelationCache {
       .map((row) => columns.findIndex((column) => column.name === row.attname))
       .filter((index) => index >= 0);
     const name = `${message.schema}.${message.table}`;
-    if (primaryKey.length === 0 && !this.warned.has(name)) {
+    if (primaryKey.length === 0 && message.schema !== SNAPSHOT_SCHEMA && !this.warned.has(name)) {
       this.warned.add(name);
       this.onWarning(`table ${JSON.stringify(name)} has no primary key: its change events carry id null`);
     }
-    this.relations.set(message.relationId, { schema: message.schema, table: message.table, columns, primaryKey });
+    const internal = message.schema === SNAPSHOT_SCHEMA;
+    this.relations.set(message.relationId, { schema: message.schema, table: message.table, columns, primaryKey, internal });
   }
 }

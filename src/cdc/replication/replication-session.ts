@@ -1,5 +1,7 @@
 import type { Client } from 'pg';
 import type { ChangeSink } from '../capture-source.ts';
+import type { CapturedTransaction } from '../change.ts';
+import type { ChunkRelease, StreamWatermarks } from '../snapshot/snapshot-window.ts';
 import { Acknowledgements, type PendingDelivery } from './acknowledgements.ts';
 import type { Lsn } from './lsn.ts';
 import { decodePgoutput, type LogicalMessage, POSTGRES_EPOCH_MS, protocolError } from './pgoutput-decoder.ts';
@@ -26,6 +28,8 @@ export interface SessionOptions {
   readonly chunkSize: number;
   readonly onConnected: () => void;
   readonly onMessage?: (message: LogicalMessage) => void;
+  /** The initial snapshot's watermarks: they see every change, and release a chunk's READ rows in stream order. */
+  readonly watermarks?: StreamWatermarks;
 }
 
 /** What a running session lets the source see, for health reports. */
@@ -79,7 +83,9 @@ class Session {
     this.reject = reject;
     this.acknowledgements = new Acknowledgements(options.confirmed);
     this.received = options.confirmed;
-    this.assembler = new TransactionAssembler(options.relations, options.chunkSize, (chunk) => this.deliver(chunk), options.onMessage);
+    this.assembler = new TransactionAssembler(options.relations, options.chunkSize, (chunk) => this.deliver(chunk), (message) =>
+      this.message(message),
+    );
     const connection = (options.client as unknown as { connection: PgConnection }).connection;
     this.socket = connection.stream;
     view({ acknowledgements: this.acknowledgements });
@@ -155,9 +161,31 @@ class Session {
       this.acknowledgements.settle(pending);
       return;
     }
+    this.options.watermarks?.observe(chunk.changes);
+    this.handOn(pending, { changes: chunk.changes, position: chunk.endLsn });
+  }
+
+  /** A logical message: the caller's, or a snapshot watermark that releases a chunk's READ rows here, in stream order. */
+  private message(message: LogicalMessage): void {
+    this.options.onMessage?.(message);
+    const release = this.options.watermarks?.message(message);
+    if (release !== undefined) this.release(release);
+  }
+
+  private release(release: ChunkRelease): void {
+    if (release.changes.length === 0) {
+      release.settled(Promise.resolve());
+      return;
+    }
+    // No position of its own: it only holds back the confirmation of what follows until it is durable.
+    const pending = this.acknowledgements.add(release.changes.length, undefined, Date.now());
+    release.settled(this.handOn(pending, { changes: release.changes, position: undefined }));
+  }
+
+  private handOn(pending: PendingDelivery, transaction: CapturedTransaction): Promise<void> {
     let delivered: Promise<void>;
     try {
-      delivered = this.options.sink.deliver({ changes: chunk.changes, position: chunk.endLsn });
+      delivered = this.options.sink.deliver(transaction);
     } catch (error) {
       delivered = Promise.reject(error);
     }
@@ -171,6 +199,7 @@ class Session {
       this.paused = true;
       this.socket.pause();
     }
+    return delivered;
   }
 
   private settle(pending: PendingDelivery): void {

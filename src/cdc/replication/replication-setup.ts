@@ -34,18 +34,22 @@ export async function assertWalLevel(pool: Pool): Promise<void> {
  * Adds `tables` to the publication (creating it), sets REPLICA IDENTITY FULL
  * on those that opted in, and warns about tables without a primary key.
  * One transaction under an advisory lock, so two processes ensuring at once
- * do not race on CREATE PUBLICATION.
+ * do not race on CREATE PUBLICATION. `onAdded` runs in that transaction with
+ * the tables that joined the publication (the initial snapshot registers
+ * them there, so a table never joins without its snapshot).
  */
 export async function ensurePublicationFor(
   db: SetupDatabase,
   tables: readonly TableName[],
   replicaIdentityFull: ReadonlyMap<string, boolean>,
+  onAdded?: (client: PoolClient, added: readonly TableName[]) => Promise<void>,
 ): Promise<void> {
   await assertWalLevel(db.pool);
   await inTransaction(db, async (client) => {
     const publication = await publicationState(client, db.publication);
     const members = new Set(publication?.members ?? []);
     const toAdd: string[] = [];
+    const added: TableName[] = [];
     for (const table of tables) {
       const info = await tableInfo(client, table);
       const qualified = qualify(db, table);
@@ -61,13 +65,17 @@ export async function ensurePublicationFor(
         }
       }
       if (full && info.replicaIdentity !== 'f') await client.query(`ALTER TABLE ${qualified} REPLICA IDENTITY FULL`);
-      if (!members.has(info.oid)) toAdd.push(qualified);
+      if (!members.has(info.oid) && !toAdd.includes(qualified)) {
+        toAdd.push(qualified);
+        added.push(table);
+      }
     }
     if (publication === undefined) {
       await client.query(`CREATE PUBLICATION ${db.quote(db.publication)}${toAdd.length > 0 ? ` FOR TABLE ${toAdd.join(', ')}` : ''}`);
     } else if (!publication.allTables && toAdd.length > 0) {
       await client.query(`ALTER PUBLICATION ${db.quote(db.publication)} ADD TABLE ${toAdd.join(', ')}`);
     }
+    if (onAdded !== undefined && added.length > 0 && publication?.allTables !== true) await onAdded(client, added);
   });
 }
 
@@ -75,14 +83,17 @@ export async function ensurePublicationFor(
  * Makes the publication FOR ALL TABLES (replacing a per-table one) and gives
  * every table without a usable replica identity REPLICA IDENTITY FULL: in a
  * FOR ALL TABLES publication such a table's UPDATEs and DELETEs would fail.
+ * `onAllTables` runs in the same transaction when the publication became
+ * FOR ALL TABLES just now.
  */
-export async function ensurePublicationForAll(db: SetupDatabase): Promise<void> {
+export async function ensurePublicationForAll(db: SetupDatabase, onAllTables?: (client: PoolClient) => Promise<void>): Promise<void> {
   await assertWalLevel(db.pool);
   await inTransaction(db, async (client) => {
     const publication = await publicationState(client, db.publication);
     if (publication?.allTables !== true) {
       if (publication !== undefined) await client.query(`DROP PUBLICATION ${db.quote(db.publication)}`);
       await client.query(`CREATE PUBLICATION ${db.quote(db.publication)} FOR ALL TABLES`);
+      await onAllTables?.(client);
     }
     const { rows } = await client.query(
       `SELECT n.nspname AS schema, c.relname AS name,

@@ -2,6 +2,8 @@ import type { Client, Pool } from 'pg';
 import { BusbarError } from '../../core/errors.ts';
 import type { CaptureSource, ChangeSink, SourceHealth, TableName } from '../capture-source.ts';
 import { loadPgDriver, type PgDriver } from '../pg-driver.ts';
+import { InitialSnapshot, type SnapshotSession } from '../snapshot/initial-snapshot.ts';
+import type { TableSnapshotStatus } from '../snapshot/snapshot-progress.ts';
 import { TypeCatalog } from '../type-catalog.ts';
 import type { Acknowledgements } from './acknowledgements.ts';
 import { NO_LSN, parseLsn } from './lsn.ts';
@@ -48,7 +50,19 @@ export interface ReplicationSourceOptions {
   onWarning?: (message: string) => void;
   /** `pg_logical_emit_message` messages (heartbeats, snapshot watermarks) as they arrive. */
   onMessage?: (message: LogicalMessage) => void;
+  /**
+   * `initial`: the existing rows of each table `ensureFor` adds to the
+   * publication are delivered as READ changes (docs/cdc.md, "The initial
+   * snapshot"). Default `never` for this building block; `createPostgresCdc`
+   * passes its own option, whose default is `initial`.
+   */
+  snapshot?: 'initial' | 'never';
+  /** Rows per snapshot chunk. Default 2000. */
+  snapshotChunkSize?: number;
 }
+
+/** Text bytes per snapshot chunk at most: a chunk of very wide rows ends early. */
+const SNAPSHOT_CHUNK_BYTES = 32 * 1024 * 1024;
 
 // PostgreSQL's own rule for slot names (ReplicationSlotValidateName).
 const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
@@ -77,6 +91,7 @@ export function createReplicationSource(options: ReplicationSourceOptions): Capt
 class ReplicationSource implements CaptureSource {
   readonly mode = 'replication' as const;
   private readonly options: Required<Omit<ReplicationSourceOptions, 'onMessage'>> & Pick<ReplicationSourceOptions, 'onMessage'>;
+  private readonly initialSnapshot: InitialSnapshot;
   private driver: PgDriver | undefined;
   private pool: Pool | undefined;
   private healthLink: { client: Client; busy: boolean } | undefined;
@@ -108,25 +123,63 @@ class ReplicationSource implements CaptureSource {
       chunkSize: positive('chunkSize', options.chunkSize, 1000),
       onWarning: once(options.onWarning ?? ((message) => process.emitWarning(message, { code: 'BUSBAR_CDC_WARNING' }))),
       onMessage: options.onMessage,
+      snapshot: options.snapshot ?? 'never',
+      snapshotChunkSize: Math.floor(positive('snapshotChunkSize', options.snapshotChunkSize, 2000)) || 1,
     };
+    if (this.options.snapshot !== 'initial' && this.options.snapshot !== 'never') {
+      throw invalid(`option "snapshot" must be 'initial' or 'never', got ${JSON.stringify(options.snapshot)}`);
+    }
+    this.initialSnapshot = new InitialSnapshot({
+      slot: slotName,
+      publication: publicationName,
+      mode: this.options.snapshot,
+      chunkSize: this.options.snapshotChunkSize,
+      chunkBytes: SNAPSHOT_CHUNK_BYTES,
+      connect: () => this.snapshotConnection(),
+      disconnect: destroy,
+      quote: (name) => this.driver!.escapeIdentifier(name),
+      onWarning: this.options.onWarning,
+    });
   }
 
   async ensureFor(tables: readonly TableName[], options: { replicaIdentityFull: ReadonlyMap<string, boolean> }): Promise<void> {
-    await ensurePublicationFor(await this.openSetup(), tables, options.replicaIdentityFull);
+    const setup = await this.openSetup();
+    await ensurePublicationFor(setup, tables, options.replicaIdentityFull, this.initialSnapshot.onAdded());
+    await this.initialSnapshot.changed(setup.pool);
   }
 
   async ensureForAll(): Promise<void> {
-    await ensurePublicationForAll(await this.openSetup());
+    const setup = await this.openSetup();
+    await ensurePublicationForAll(setup, this.initialSnapshot.onAllTables());
+    await this.initialSnapshot.changed(setup.pool);
   }
 
   async removeFor(table: TableName): Promise<void> {
-    await removeFromPublication(await this.openSetup(), table);
+    const setup = await this.openSetup();
+    await removeFromPublication(setup, table);
+    await this.initialSnapshot.forget(setup.pool, table);
+  }
+
+  /**
+   * Snapshots a captured table again, with a new snapshot id: every row is
+   * delivered as a READ once more (a downstream rebuilt, a snapshot that was
+   * skipped). A snapshot of it still running is replaced.
+   */
+  async snapshot(table: TableName): Promise<void> {
+    await this.initialSnapshot.request((await this.openSetup()).pool, table);
+  }
+
+  /** Each table's initial snapshot as last known. */
+  snapshots(): readonly TableSnapshotStatus[] {
+    return this.initialSnapshot.statuses();
   }
 
   /** Works after close() too: it opens what it needs and closes it again. */
   async drop(): Promise<void> {
     try {
-      await dropSlotAndPublication(await this.setup(), this.options.timeout);
+      const setup = await this.setup();
+      await dropSlotAndPublication(setup, this.options.timeout);
+      await this.initialSnapshot.forgetSlot(setup.pool);
     } finally {
       if (this.closed) await this.endPool();
     }
@@ -147,6 +200,7 @@ class ReplicationSource implements CaptureSource {
     client.on('error', () => {}); // until the session listens: a drop here surfaces as a failed query
     let slot: SlotState | undefined;
     let senderTimeout: number;
+    let snapshots: SnapshotSession;
     try {
       // Each step gives up when the signal aborts: on a frozen server a
       // query never answers, and the watchdog aborts to reconnect.
@@ -161,6 +215,10 @@ class ReplicationSource implements CaptureSource {
         slot = await untilAborted(signal, usableSlot(setup.pool, slotName, timeout));
         if (slot === undefined) throw new Error(`replication slot "${slotName}" vanished right after it was created`);
       }
+      // Tables waiting for their snapshot are tracked from the session's
+      // first message: rows written after the slot's position arrive
+      // through the stream only, never as READs too.
+      snapshots = await untilAborted(signal, this.initialSnapshot.openSession(setup.pool));
     } catch (error) {
       destroy(client);
       if (error === ABORTED) return;
@@ -171,6 +229,16 @@ class ReplicationSource implements CaptureSource {
     // The replication grammar reads '…' with '' for a quote; inside, the
     // publication list is identifiers, so the name is quoted twice.
     const publications = `'${driver.escapeIdentifier(this.options.publicationName).replaceAll("'", "''")}'`;
+    // The snapshot runs beside the session and ends with it; a failure of
+    // its own (not of a table) ends the session too, so capture reconnects.
+    const session = new AbortController();
+    const endSession = (): void => session.abort();
+    signal.addEventListener('abort', endSession, { once: true });
+    let snapshotFailure: Error | undefined;
+    const snapshotFailed = (error: Error): void => {
+      snapshotFailure = error;
+      session.abort();
+    };
     this.streaming = true;
     try {
       await runSession(
@@ -178,7 +246,8 @@ class ReplicationSource implements CaptureSource {
           client,
           command: `START_REPLICATION SLOT ${quotedSlot} LOGICAL 0/0 (proto_version '1', publication_names ${publications}, messages 'true')`,
           sink,
-          signal,
+          signal: session.signal,
+          watermarks: snapshots.window,
           relations,
           confirmed: slot.confirmedFlush === null ? NO_LSN : parseLsn(slot.confirmedFlush),
           statusInterval: this.options.statusInterval,
@@ -187,18 +256,44 @@ class ReplicationSource implements CaptureSource {
           quietInterval: senderTimeout > 0 ? Math.min(10_000, senderTimeout / 3) : 10_000,
           maxInFlight: this.options.maxInFlight,
           chunkSize: Math.min(this.options.chunkSize, Math.max(1, Math.floor(this.options.maxInFlight / 2))),
-          onConnected: connected,
+          onConnected: () => {
+            connected();
+            snapshots.start(snapshotFailed);
+          },
           ...(this.options.onMessage === undefined ? {} : { onMessage: this.options.onMessage }),
         },
-        (session) => (this.acknowledgements = session.acknowledgements),
+        (view) => (this.acknowledgements = view.acknowledgements),
       );
     } catch (error) {
       throw replicationError(error as Error, slotName);
     } finally {
+      signal.removeEventListener('abort', endSession);
+      snapshots.end();
+      session.abort();
       this.streaming = false;
       this.idleSince = Date.now();
       this.acknowledgements = undefined;
     }
+    if (snapshotFailure !== undefined) throw replicationError(snapshotFailure, slotName);
+  }
+
+  /** A connection for the snapshot's chunk reads: the stream's output settings, so values read the same. */
+  private async snapshotConnection(): Promise<Client> {
+    const client = new this.driver!.Client({
+      connectionString: this.options.connectionString,
+      connectionTimeoutMillis: this.options.timeout,
+      keepAlive: true,
+      application_name: 'busbar-cdc-snapshot',
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query(OUTPUT_SETTINGS);
+    } catch (error) {
+      destroy(client);
+      throw error;
+    }
+    return client;
   }
 
   async health(): Promise<SourceHealth> {
@@ -260,8 +355,9 @@ class ReplicationSource implements CaptureSource {
   private async createSlot(client: Client): Promise<void> {
     const quoted = this.driver!.escapeIdentifier(this.options.slotName);
     try {
-      // NOEXPORT_SNAPSHOT: no initial snapshot yet. The snapshot work will
-      // export one here, so its rows and the stream meet without a gap.
+      // NOEXPORT_SNAPSHOT: the initial snapshot reads chunks between
+      // watermarks instead (snapshot/), which resumes after a crash and
+      // serves tables added to a slot long after it was created.
       await client.query(`CREATE_REPLICATION_SLOT ${quoted} LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
     } catch (error) {
       if ((error as { code?: string }).code !== '42710') throw error; // created by another process meanwhile

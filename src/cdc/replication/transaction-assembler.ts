@@ -105,23 +105,23 @@ export class TransactionAssembler {
         return this.relations.register(message);
       case 'insert': {
         const relation = this.relations.get(message.relationId);
-        this.add(relation.schema, relation.table, 'INSERT', insertRow(relation, message.newTuple));
+        if (relation.internal !== true) this.add(relation.schema, relation.table, 'INSERT', insertRow(relation, message.newTuple));
         return undefined;
       }
       case 'update': {
         const relation = this.relations.get(message.relationId);
-        this.add(relation.schema, relation.table, 'UPDATE', updateRow(relation, message));
+        if (relation.internal !== true) this.add(relation.schema, relation.table, 'UPDATE', updateRow(relation, message));
         return undefined;
       }
       case 'delete': {
         const relation = this.relations.get(message.relationId);
-        this.add(relation.schema, relation.table, 'DELETE', deleteRow(relation, message));
+        if (relation.internal !== true) this.add(relation.schema, relation.table, 'DELETE', deleteRow(relation, message));
         return undefined;
       }
       case 'truncate':
         for (const relationId of message.relationIds) {
           const relation = this.relations.get(relationId);
-          this.add(relation.schema, relation.table, 'TRUNCATE', TRUNCATED);
+          if (relation.internal !== true) this.add(relation.schema, relation.table, 'TRUNCATE', TRUNCATED);
         }
         return undefined;
       case 'message':
