@@ -49,6 +49,9 @@ export const errorCodes = {
     summary: 'A subpath needs an optional peer dependency that is not installed.',
   },
   BUSBAR_ERR_INVALID_JSON: { status: 400, summary: 'A request body or message is not well-formed JSON.' },
+  BUSBAR_ERR_BAD_REQUEST: { status: 400, summary: 'An HTTP request the server cannot parse at all.' },
+  BUSBAR_ERR_REQUEST_TIMEOUT: { status: 408, summary: 'A client took too long to send its request.' },
+  BUSBAR_ERR_HEADERS_TOO_LARGE: { status: 431, summary: 'Request headers are larger than the server accepts (16 KiB).' },
   BUSBAR_ERR_UNAUTHORIZED: { status: 401, summary: 'No API key, or one the server does not know.' },
   BUSBAR_ERR_FORBIDDEN: { status: 403, summary: 'The API key lacks the right for this topic or action.' },
   BUSBAR_ERR_UNSUPPORTED_MEDIA_TYPE: {

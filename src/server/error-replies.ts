@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { BusbarError, type ErrorCode } from '../core/errors.ts';
 
@@ -82,4 +83,35 @@ export function installErrorReplies(app: FastifyInstance, maxBodyBytes: number):
     const error = new BusbarError('BUSBAR_ERR_NOT_FOUND', `no endpoint ${request.method} ${path}`);
     return reply.code(404).send({ error: error.toJSON() } satisfies ErrorReply);
   });
+}
+
+/**
+ * Answers a request Node's HTTP parser rejected before Fastify saw it (a
+ * header over 16 KiB, a malformed request line, a client too slow to send
+ * its headers) in the same `{ "error": { … } }` shape as every other
+ * failure, then closes the connection, as Node does.
+ *
+ * @example
+ * ```ts
+ * Fastify({ clientErrorHandler: answerClientError });
+ * ```
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const reply =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new BusbarError('BUSBAR_ERR_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new BusbarError('BUSBAR_ERR_REQUEST_TIMEOUT', 'the request was not received in time')
+        : new BusbarError('BUSBAR_ERR_BAD_REQUEST', 'the request is not valid HTTP');
+  const body = JSON.stringify({ error: reply.toJSON() } satisfies ErrorReply);
+  if (socket.writable) {
+    const reason = reply.status === 431 ? 'Request Header Fields Too Large' : reply.status === 408 ? 'Request Timeout' : 'Bad Request';
+    socket.write(
+      `HTTP/1.1 ${reply.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

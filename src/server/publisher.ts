@@ -81,10 +81,12 @@ export class Publisher {
     return events;
   }
 
-  /** The plain form `{ type, data, … }` gets what a CloudEvent needs: specversion, id and source. */
+  /** The plain form `{ type, data, … }` gets what a CloudEvent needs: specversion, id, source and a time. */
   private completed(input: unknown): unknown {
     if (typeof input !== 'object' || input === null || Array.isArray(input) || 'specversion' in input) return input;
-    return { specversion: '1.0', id: createEventId(), source: this.options.source, ...input };
+    // The time is stamped here, so the bus need not copy the event to add it.
+    const now = Date.now();
+    return { specversion: '1.0', id: createEventId(now), source: this.options.source, time: nowRfc3339(now), ...input };
   }
 
   /** Strict mode and schemas; returns the events with the schemas' output as data. */

@@ -189,7 +189,7 @@ describe('reading the log over HTTP', () => {
     assert.equal(posted.status, 201);
     const { id, position } = (await posted.json()) as { id: string; position: number };
     const read = await fetch(`${url}/v1/events/${id}`);
-    assert.equal(read.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.equal(read.headers.get('content-type'), 'application/cloudevents+json; charset=utf-8');
     const event = (await read.json()) as { sequence: number; data: unknown };
     assert.equal(event.sequence, position);
     assert.deepEqual(event.data, { ok: 1 });

@@ -13,7 +13,7 @@ import { type ApiKey, Authenticator } from './auth.ts';
 import { installBodyParsers } from './body-parsers.ts';
 import { DEFAULT_LIMITS, type LogLevel } from './config.ts';
 import type { RouteAccess, ServerContext, ServerLimits } from './context.ts';
-import { installErrorReplies } from './error-replies.ts';
+import { answerClientError, installErrorReplies } from './error-replies.ts';
 import { MeterRegistry } from './meters.ts';
 import { Publisher } from './publisher.ts';
 import { registerHttpRoutes, registerOpenApi } from './routes/index.ts';
@@ -115,6 +115,7 @@ export async function createServer(options: ServerOptions = {}): Promise<BusbarS
     logController: new LogController({ disableRequestLogging: true }),
     // Topics and stream ids may be 256 characters, event ids longer.
     routerOptions: { maxParamLength: 1024 },
+    clientErrorHandler: answerClientError,
   });
   let shuttingDown = false;
   // A response sent while closing tells the client not to reuse its

@@ -119,7 +119,8 @@ export function registerEventRoutes(app: FastifyInstance, { context }: RouteDepe
       const logged = await context.store.getEvent(id);
       if (logged === undefined) throw new BusbarError('BUSBAR_ERR_NOT_FOUND', `no event with id "${id}"`, { details: { id } });
       requireSubscribe(request.principal!, logged.event.type);
-      return sendJson(reply, context.serialize(logged.event));
+      // Structured mode's own type, so CloudEvents SDKs recognise the body as an event.
+      return reply.type('application/cloudevents+json; charset=utf-8').send(context.serialize(logged.event));
     },
   );
 }

@@ -25,6 +25,9 @@ export const CLOSE_INTERNAL_ERROR = 1011;
 export const CLOSE_UNAUTHORIZED = 4001;
 export const CLOSE_SLOW_CONSUMER = 4008;
 
+/** How long a cut-off slow consumer has to read up to its close frame before its socket is destroyed. */
+const SLOW_CONSUMER_GRACE_MS = 2_000;
+
 /** Subscriptions one socket may hold at once. */
 export const MAX_SUBSCRIPTIONS = 256;
 /** Publishes awaiting their commit before the socket stops reading (TCP backpressure, not an error). */
@@ -118,9 +121,11 @@ export class WsSession implements StreamingConnection, FeedSink {
     if (this.ended) return;
     this.ended = true;
     this.stopFeeds();
-    // The close frame queues behind what the client has not read; ws's
-    // closeTimeout destroys the socket if it never gets that far.
+    // The close frame queues behind what the client has not read, so a
+    // client that reads nothing may never see it: the socket and the data
+    // queued for it are dropped after a short grace either way.
     this.socket.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
+    setTimeout(() => this.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
   }
 
   // --- StreamingConnection ---
