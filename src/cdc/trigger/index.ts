@@ -7,7 +7,8 @@
  */
 import { BusbarError } from '../../core/errors.ts';
 import type { CaptureSource } from '../capture-source.ts';
-import { type PgDriver, TriggerSource } from './trigger-source.ts';
+import { loadPgDriver } from '../pg-driver.ts';
+import { TriggerSource } from './trigger-source.ts';
 
 export { CAPTURE_SCHEMA_VERSION } from './capture-schema.ts';
 
@@ -83,7 +84,7 @@ export function createTriggerSource(options: TriggerSourceOptions): CaptureSourc
       staleReaderAfter: positive('staleReaderAfter', options.staleReaderAfter, 5 * 60_000),
       onWarning: options.onWarning ?? ((message) => process.emitWarning(message, 'BusbarCdcWarning')),
     },
-    loadPg,
+    loadPgDriver,
   );
 }
 
@@ -95,21 +96,3 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
-let driver: Promise<PgDriver> | undefined;
-
-/** Loads `pg` once, on first use, so importing `busbar/cdc` never needs it. */
-function loadPg(): Promise<PgDriver> {
-  driver ??= import('pg').then(
-    // The default export is the CommonJS module itself, with or without pg's ESM wrapper.
-    (module) => module.default,
-    (error: unknown) => {
-      driver = undefined;
-      if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
-      throw new BusbarError('BUSBAR_ERR_MISSING_DRIVER', 'change data capture needs the PostgreSQL driver: npm i pg', {
-        cause: error,
-        details: { package: 'pg' },
-      });
-    },
-  );
-  return driver;
-}
