@@ -40,6 +40,11 @@ export interface PostgresCdc {
    * snapshot that was skipped). Resolves once requested; `status().snapshots`
    * shows its progress. Fails with `BUSBAR_ERR_INVALID_ARGUMENT` for a table
    * not captured, and in trigger mode.
+   *
+   * @example
+   * ```ts
+   * await cdc.snapshot('orders'); // every row of orders arrives again as cdc.public.orders.read
+   * ```
    */
   snapshot(table: TableSpec): Promise<void>;
   /** Stops capture (as `close()`) and drops the slot and publication (or the change tables): the next capture starts afresh. */

@@ -49,7 +49,8 @@ export interface ChunkReaderOptions {
 
 const CURSOR = 'busbar_snapshot_chunk';
 const UNDEFINED_TABLE = '42P01';
-const FETCH_ROWS = 500;
+const FIRST_FETCH_ROWS = 64;
+const FETCH_ROWS = 1000;
 /** Every value as the text PostgreSQL sent, the way pgoutput sends it, for the same decoders. */
 const RAW = { getTypeParser: () => (text: string) => text };
 
@@ -121,8 +122,9 @@ export class ChunkReader {
       return { shape, reads: [], keys: [], lastKey: null, last: false, keyChanged: true };
     }
 
+    // The 32-bit xid, as the stream's transactions carry it.
     const { rows: marks } = await client.query(
-      `SELECT pg_current_xact_id()::text AS txid,
+      `SELECT pg_current_xact_id()::xid::text AS txid,
               to_char(transaction_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
     );
     const { txid, at } = marks[0] as { txid: string; at: string };
@@ -141,7 +143,9 @@ export class ChunkReader {
     let bytes = 0;
     let exhausted = false;
     while (reads.length < chunkSize && bytes < chunkBytes) {
-      const batch = Math.min(FETCH_ROWS, chunkSize - reads.length);
+      // A small first batch, then as many rows as the byte budget has room for at the size seen so far.
+      const room = reads.length === 0 ? FIRST_FETCH_ROWS : Math.floor(((chunkBytes - bytes) * reads.length) / Math.max(1, bytes));
+      const batch = Math.max(1, Math.min(FETCH_ROWS, chunkSize - reads.length, room));
       const { rows } = await client.query({ text: `FETCH ${batch} FROM ${CURSOR}`, rowMode: 'array', types: RAW });
       for (const values of rows as (string | null)[][]) {
         const data: Row = {};

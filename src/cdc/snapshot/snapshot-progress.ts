@@ -15,7 +15,14 @@ export const SNAPSHOT_SCHEMA = 'busbar_replication';
 
 const TABLE = `${SNAPSHOT_SCHEMA}.snapshots`;
 
-/** `pending` (not started), `running`, `done`, or `skipped` (see `reason`). */
+/**
+ * `pending` (waiting its turn), `running`, `done`, or `skipped` (see `reason`).
+ *
+ * @example
+ * ```ts
+ * const finished = cdc.status().snapshots.every((s) => s.state === 'done' || s.state === 'skipped');
+ * ```
+ */
 export type SnapshotState = 'pending' | 'running' | 'done' | 'skipped';
 
 /**

@@ -115,6 +115,19 @@ describe('what the initial snapshot reads', () => {
     await run.stop();
   });
 
+  test('a chunk of wide rows stops at 32 MB of text, and the next one goes on from its last key', async () => {
+    await freshSchema('wide');
+    await db.admin.query(`CREATE TABLE wide.doc (id int PRIMARY KEY, body text)`);
+    await db.admin.query(`INSERT INTO wide.doc SELECT i, repeat(md5(i::text), 10000) FROM generate_series(1, 120) i`); // 320 kB each
+    const run = snapshotCapture(db.connectionString, { tables: ['wide.doc'] });
+    run.cdc.start();
+    const status = await run.settled('wide.doc');
+    assert.ok(status.chunks >= 2, `${status.chunks} chunks of at most 2000 rows for 120 rows`);
+    assert.deepEqual(run.seen.map((event) => event.data.id), Array.from({ length: 120 }, (_, i) => i + 1));
+    assert.ok(run.seen.every((event) => (event.data.data as { body: string }).body.length === 320_000));
+    await run.stop();
+  });
+
   test('a partitioned table is read partition by partition, under the names its changes carry', async () => {
     await freshSchema('parts');
     await db.admin.query(`CREATE TABLE parts.m (id int PRIMARY KEY, v text) PARTITION BY RANGE (id)`);
@@ -135,6 +148,27 @@ describe('what the initial snapshot reads', () => {
         'm_low:UPDATE:99',
       ].sort(),
     );
+    await run.stop();
+  });
+});
+
+describe('capturing every table', () => {
+  test('ensureCdcForAllTables snapshots every table, and Busbar’s own bookkeeping never becomes an event', async () => {
+    await freshSchema('whole');
+    await db.admin.query(`CREATE TABLE whole.a (id int PRIMARY KEY); INSERT INTO whole.a SELECT generate_series(1, 5)`);
+    await db.admin.query(`CREATE TABLE whole.b (id text PRIMARY KEY); INSERT INTO whole.b VALUES ('x'), ('y')`);
+    const run = snapshotCapture(db.connectionString, { allTables: true, snapshotChunkSize: 2 });
+    run.cdc.start();
+    await run.settled('whole.a');
+    await run.settled('whole.b');
+    await db.admin.query(`CREATE TABLE whole.later (id int PRIMARY KEY); INSERT INTO whole.later VALUES (1)`);
+    await waitFor('the table created later', () => run.seen.some((event) => event.data.table === 'later'));
+    const whole = run.seen.filter((event) => event.data.schema === 'whole');
+    assert.deepEqual(whole.map((event) => `${event.data.table}:${event.data.action}:${String(event.data.id)}`), [
+      'a:READ:1', 'a:READ:2', 'a:READ:3', 'a:READ:4', 'a:READ:5', 'b:READ:x', 'b:READ:y', 'later:INSERT:1',
+    ]);
+    assert.ok(run.cdc.status().snapshots.length > 2, 'the other tables of the database too');
+    assert.deepEqual(run.seen.filter((event) => event.data.schema === 'busbar_replication'), []);
     await run.stop();
   });
 });
