@@ -29,6 +29,5 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'tail', summary: 'follow events live, one per line (JSON when piped)', graceful: true, load: () => import('./tail.ts') },
   { name: 'replay', summary: 're-publish a range of the log to another server (same ids: safe to repeat)', graceful: true, load: () => import('./replay.ts') },
   { name: 'bench', summary: 'measure publish throughput and delivery latency against a server', graceful: true, load: () => import('./bench.ts') },
-  // `cdc` (change data capture from PostgreSQL) goes here, as one entry:
-  // { name: 'cdc', summary: '…', graceful: true, load: () => import('./cdc.ts') },
+  { name: 'cdc', summary: 'stream PostgreSQL row changes to stdout, a server or Redis (change data capture)', graceful: true, load: () => import('./cdc.ts') },
 ];

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BusbarError } from '../core/errors.ts';
 import { type ApiKey, checkApiKeys } from './auth.ts';
+import { cdcOptionsOf, type ServerCdcOptions, tableListOf } from './cdc-config.ts';
 import type { ServerLimits } from './context.ts';
 
 /** Pino's levels; `silent` logs nothing. */
@@ -32,11 +33,13 @@ export interface ServerConfig {
   source: string;
   /** Origins allowed by CORS (`*` for any); empty: no CORS headers, same-origin pages only. */
   corsOrigins: string[];
+  /** Change capture from PostgreSQL into the bus (`cdc*` options); undefined: none. */
+  cdc: ServerCdcOptions | undefined;
   /** Where each option's value came from: `--flag`, `BUSBAR_…`, `config file …` or `default`. */
   origins: Record<string, string>;
 }
 
-type Kind = 'string' | 'port' | 'size' | 'count' | 'boolean' | 'keys' | 'level' | 'url' | 'origins';
+type Kind = 'string' | 'port' | 'size' | 'count' | 'boolean' | 'keys' | 'level' | 'url' | 'origins' | 'tables' | 'choice';
 
 /** One documented option: its config-file key, flag, environment variable and meaning. */
 export interface ServerOptionSpec {
@@ -47,15 +50,25 @@ export interface ServerOptionSpec {
   /** As shown in help; undefined for none. */
   readonly default: string | undefined;
   readonly description: string;
+  /** The values a `choice` option takes. */
+  readonly choices?: readonly string[];
 }
 
-const spec = (name: string, flag: string, kind: Kind, defaultValue: string | undefined, description: string): ServerOptionSpec => ({
+const spec = (
+  name: string,
+  flag: string,
+  kind: Kind,
+  defaultValue: string | undefined,
+  description: string,
+  choices?: readonly string[],
+): ServerOptionSpec => ({
   name,
   flag,
   env: `BUSBAR_${flag.toUpperCase().replaceAll('-', '_')}`,
   kind,
   default: defaultValue,
   description,
+  ...(choices === undefined ? {} : { choices }),
 });
 
 /**
@@ -84,6 +97,14 @@ export const SERVER_OPTIONS: readonly ServerOptionSpec[] = [
   spec('strict', 'strict', 'boolean', 'false', 'accept only events of registered topics'),
   spec('source', 'source', 'string', 'busbar', 'CloudEvents source of events published without one'),
   spec('corsOrigins', 'cors-origins', 'origins', undefined, 'browser origins allowed to call the API from other sites: comma-separated, or *; none: same origin only'),
+  spec('cdcPostgres', 'cdc-postgres', 'url', undefined, 'PostgreSQL URL to capture row changes from into the bus (change data capture)'),
+  spec('cdcTables', 'cdc-tables', 'tables', undefined, 'tables to capture, comma-separated (orders,sales.lines); or cdc-all-tables'),
+  spec('cdcAllTables', 'cdc-all-tables', 'boolean', 'false', 'capture every table of the database'),
+  spec('cdcMode', 'cdc-mode', 'choice', 'replication', 'replication (logical decoding) or trigger (no replication right needed)', ['replication', 'trigger']),
+  spec('cdcSlot', 'cdc-slot', 'string', 'busbar', 'replication slot (trigger mode: the reader\'s checkpoint name)'),
+  spec('cdcPublication', 'cdc-publication', 'string', 'busbar', 'publication (replication mode)'),
+  spec('cdcSnapshot', 'cdc-snapshot', 'choice', 'initial', 'replication mode: initial (existing rows first, as READ events) or never', ['initial', 'never']),
+  spec('cdcTriggerSchema', 'cdc-trigger-schema', 'string', 'busbar_cdc', 'trigger mode: Busbar\'s schema for the change table'),
 ];
 
 /**
@@ -184,6 +205,7 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     strict: (values.strict as boolean | undefined) ?? false,
     source: (values.source as string | undefined) ?? 'busbar',
     corsOrigins: (values.corsOrigins as string[] | undefined) ?? [],
+    cdc: cdcOptionsOf({ values, origins }),
     origins,
   };
 }
@@ -272,6 +294,10 @@ function parse(option: ServerOptionSpec, value: unknown, origin: string): unknow
       }
       return list;
     }
+    case 'tables':
+      return tableListOf(value) ?? fail('a comma-separated list of tables (orders,sales.lines), or in the config file an array of names');
+    case 'choice':
+      return option.choices!.includes(value as string) ? value : fail(option.choices!.join(' or '));
     case 'keys': {
       let keys = value;
       if (typeof value === 'string') {

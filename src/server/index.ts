@@ -26,3 +26,5 @@ export { patternCovers } from './pattern-scope.ts';
 export { TOPICS_STREAM, TOPICS_CHANGED, type TopicRegistration, type TopicView } from './topic-registry.ts';
 export type { HealthReport, ComponentCheck } from './health.ts';
 export type { ErrorReply } from './error-replies.ts';
+export type { ServerCdcOptions } from './cdc-config.ts';
+export type { CdcStatusView } from './cdc-capture.ts';

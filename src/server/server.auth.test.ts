@@ -44,6 +44,7 @@ const matrix: Row[] = [
   { method: 'POST', route: '/v1/dead-letters/redrive', url: '/v1/dead-letters/redrive', body: {}, wrong: 'publisher', right: 'admin', ok: 200 },
   { method: 'GET', route: '/v1/stats', url: '/v1/stats', wrong: 'publisher', right: 'admin', ok: 200 },
   { method: 'GET', route: '/metrics', url: '/metrics', wrong: 'publisher', right: 'admin', ok: 200 },
+  { method: 'GET', route: '/v1/cdc', url: '/v1/cdc', wrong: 'publisher', right: 'admin', ok: 200 },
   { method: 'GET', route: '/v1/openapi.json', url: '/v1/openapi.json', right: 'nobody', ok: 200 },
 ];
 /** Answer without any key. */

@@ -11,11 +11,14 @@ import type { EventStore } from '../store/event-store.ts';
 import { createSqliteStore } from '../store/sqlite/index.ts';
 import { type ApiKey, Authenticator } from './auth.ts';
 import { installBodyParsers } from './body-parsers.ts';
+import { openServerCdc, type ServerCdc } from './cdc-capture.ts';
+import type { ServerCdcOptions } from './cdc-config.ts';
 import { DEFAULT_LIMITS, type LogLevel } from './config.ts';
 import type { RouteAccess, ServerContext, ServerLimits } from './context.ts';
 import { answerClientError, installErrorReplies } from './error-replies.ts';
 import { MeterRegistry } from './meters.ts';
 import { Publisher } from './publisher.ts';
+import { registerCdcRoute } from './routes/cdc.ts';
 import { registerHttpRoutes, registerOpenApi } from './routes/index.ts';
 import { registerStreaming, SSE_PATH, streamingStats, WS_PATH } from './streaming/index.ts';
 import { TopicRegistry } from './topic-registry.ts';
@@ -52,6 +55,12 @@ export interface ServerOptions {
    * headers, so only same-origin pages (and non-browser clients) can call it.
    */
   corsOrigins?: readonly string[];
+  /**
+   * Captures a PostgreSQL database's row changes into the server's bus
+   * (`createPostgresCdc`'s options but `bus`; needs `pg`): started once the
+   * server listens, closed before the bus. `GET /v1/cdc` shows its status.
+   */
+  cdc?: ServerCdcOptions;
 }
 
 /** A server built by {@link createServer}. */
@@ -136,7 +145,7 @@ export async function createServer(options: ServerOptions = {}): Promise<BusbarS
     });
     const running = bus;
     await running.ready;
-    const context = await assemble(app, { options, limits, authenticator, bus: running, store, endpoints });
+    const { context, capture } = await assemble(app, { options, limits, authenticator, bus: running, store, endpoints });
     let url: string | undefined;
     let closing: Promise<void> | undefined;
     return {
@@ -150,11 +159,14 @@ export async function createServer(options: ServerOptions = {}): Promise<BusbarS
         await app.listen({ host, port });
         const address = app.server.address() as AddressInfo;
         url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+        capture?.start();
         return { url };
       },
       close() {
         closing ??= (async () => {
           shuttingDown = true;
+          // Capture stops first: what the bus committed is confirmed to PostgreSQL while the bus is still open.
+          await capture?.close();
           // Requests in flight get a grace period; then every connection is
           // cut, or a socket that never sent a request would hold close()
           // for Node's 60 s header timeout.
@@ -190,8 +202,14 @@ interface Parts {
   endpoints: Endpoint[];
 }
 
-/** Wires the pieces together in the order Fastify needs: handlers, hooks and plugins before routes. */
-async function assemble(app: FastifyInstance, { options, limits, authenticator, bus, store, endpoints }: Parts): Promise<ServerContext> {
+/**
+ * Wires the pieces together in the order Fastify needs: handlers, hooks and
+ * plugins before routes. The change capture, if any, is built (not started).
+ */
+async function assemble(
+  app: FastifyInstance,
+  { options, limits, authenticator, bus, store, endpoints }: Parts,
+): Promise<{ context: ServerContext; capture: ServerCdc | undefined }> {
   installValidation(app);
   installBodyParsers(app);
   installErrorReplies(app, limits.maxBodyBytes);
@@ -245,11 +263,13 @@ async function assemble(app: FastifyInstance, { options, limits, authenticator, 
     serialize: serializeOnce,
   };
   registerHttpRoutes(app, { context, publisher, topics, meters });
+  const capture = options.cdc === undefined ? undefined : await openServerCdc(options.cdc, bus, app.log, meters);
+  registerCdcRoute(app, () => capture?.status() ?? { enabled: false });
   await registerStreaming(app, context);
   meters.gauge('streaming_connections', 'Open Server-Sent Events and WebSocket connections.', () => streamingStats(app).connections);
   meters.gauge('streaming_live_subscriptions', 'Streaming subscriptions following the live log.', () => streamingStats(app).liveSubscriptions);
   await app.ready();
-  return context;
+  return { context, capture };
 }
 
 async function openStore(options: ServerOptions): Promise<{ store: EventStore; ownsStore: boolean }> {
