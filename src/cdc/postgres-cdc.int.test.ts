@@ -442,4 +442,30 @@ describe('capturing every table', () => {
     cdc = undefined;
     await bus.close();
   });
+
+  test('a table created and written in one transaction has its primary key in every event, however soon it is decoded', async () => {
+    // PostgreSQL may send a commit before other sessions can see it: the key
+    // must not be looked up in a catalog that does not show the table yet.
+    await freshSchema('born');
+    const { bus, store } = durableBus();
+    cdc = createPostgresCdc({ connectionString: db.connectionString, allTables: true, slotName: 'born_tables', publicationName: 'born_tables', bus, snapshot: 'never' });
+    let connected = false;
+    cdc.addHandler({ onConnect: () => void (connected = true) });
+    cdc.start();
+    await waitFor('capture to connect', () => connected);
+    const tables = Array.from({ length: 25 }, (_, n) => `t${n}`);
+    await Promise.all(
+      tables.map((table, n) =>
+        db.admin.query(`CREATE TABLE born.${table} (id int PRIMARY KEY, v text); INSERT INTO born.${table} VALUES (${n + 1}, 'first')`),
+      ),
+    );
+    const events = await waitFor('one insert per table', async () => {
+      const stored = (await storedChanges(store)).filter((event) => event.data.schema === 'born');
+      return stored.length >= tables.length ? stored : undefined;
+    });
+    assert.deepEqual(events.map((event) => [event.data.table, event.data.id]).sort(), tables.map((table, n) => [table, n + 1]).sort());
+    await cdc.dropSlot();
+    cdc = undefined;
+    await bus.close();
+  });
 });

@@ -54,7 +54,14 @@ export class RelationCache {
     return relation;
   }
 
-  async register(message: RelationMessage): Promise<void> {
+  /**
+   * Looks up the relation's key and types. `xid` is the transaction the
+   * message came in: PostgreSQL can send a commit before other sessions see
+   * it, so a table created (or given its key) in that same transaction could
+   * look keyless to the lookup. The lookup waits until `xid` is visible.
+   */
+  async register(message: RelationMessage, xid?: string): Promise<void> {
+    if (xid !== undefined) await this.untilVisible(xid);
     const [, keyResult] = await Promise.all([
       this.types.resolve(message.columns.map((column) => column.typeOid)),
       this.database.query(
@@ -82,4 +89,25 @@ export class RelationCache {
     const internal = message.schema === SNAPSHOT_SCHEMA;
     this.relations.set(message.relationId, { schema: message.schema, table: message.table, columns, primaryKey, internal });
   }
+
+  /** Resolves once a new snapshot sees the (32-bit) transaction id as completed. */
+  private async untilVisible(xid: string): Promise<void> {
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const { rows } = await this.database.query(VISIBLE_SQL, [xid]);
+      if ((rows[0] as { visible: boolean }).visible) return;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
 }
+
+// pgoutput gives 32-bit xids; pg_visible_in_snapshot takes xid8. The epoch is
+// the snapshot's, or the one before when the xid is from before a wraparound.
+const VISIBLE_SQL = `
+  SELECT pg_catalog.pg_visible_in_snapshot(
+           (CASE WHEN (e.epoch | $1::bigint) > e.xmax AND e.epoch > 0 THEN (e.epoch - 4294967296) | $1::bigint
+                 ELSE e.epoch | $1::bigint END)::text::xid8,
+           e.snapshot) AS visible
+    FROM (SELECT s AS snapshot,
+                 pg_catalog.pg_snapshot_xmax(s)::text::bigint AS xmax,
+                 (pg_catalog.pg_snapshot_xmax(s)::text::bigint >> 32) << 32 AS epoch
+            FROM pg_catalog.pg_current_snapshot() AS s) AS e`;

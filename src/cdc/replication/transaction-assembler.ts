@@ -27,7 +27,7 @@ export interface TransactionChunk {
 /** Where the assembler finds relations: `RelationCache`, or a fixed set in tests. */
 export interface RelationLookup {
   get(relationId: number): CapturedRelation;
-  register(message: RelationMessage): Promise<void>;
+  register(message: RelationMessage, xid?: string): Promise<void>;
 }
 
 interface OpenTransaction {
@@ -102,7 +102,7 @@ export class TransactionAssembler {
       case 'commit':
         return this.commit(message.endLsn);
       case 'relation':
-        return this.relations.register(message);
+        return this.relations.register(message, this.open?.txid);
       case 'insert': {
         const relation = this.relations.get(message.relationId);
         if (relation.internal !== true) this.add(relation.schema, relation.table, 'INSERT', insertRow(relation, message.newTuple));
