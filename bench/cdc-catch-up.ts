@@ -254,7 +254,7 @@ async function drainIntoBus(database: BenchDatabase, slot: string, rows: number,
 }
 
 /** The bus, counting the changes whose publish resolved (in the store: committed). */
-export function countingBus(bus: ReturnType<typeof createBus>, arrived: { add(count: number): void }): CdcBus {
+function countingBus(bus: ReturnType<typeof createBus>, arrived: { add(count: number): void }): CdcBus {
   return {
     publishEvent: (event) => bus.publishEvent(event),
     async publishEvents(events) {
@@ -266,7 +266,7 @@ export function countingBus(bus: ReturnType<typeof createBus>, arrived: { add(co
 }
 
 /** Resolves `done` once `expected` have been added; fails if more arrive (a duplicate) or none come in time. */
-export function countdown(expected: number): { add(count: number): void; done: Promise<void>; readonly count: number } {
+function countdown(expected: number): { add(count: number): void; done: Promise<void>; readonly count: number } {
   let count = 0;
   let resolve!: () => void;
   let reject!: (error: Error) => void;

@@ -3,7 +3,7 @@
  * `wal_level=logical` (the test fixture's), started with production-like
  * durability, so the shared server is never touched; plus the PostgreSQL
  * client programs the suite compares against (`pg_recvlogical`, `pgbench`)
- * and what the parts share (slots, backlogs, CPU readings).
+ * and what the parts share (slots, pgbench, CPU readings).
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -233,6 +233,7 @@ export class CpuWatch {
 
   constructor() {
     this.timer = setInterval(() => this.read(), WATCH_EVERY_MS);
+    this.timer.unref();
   }
 
   /** `fromStart`: the process began with the measurement, so all its CPU counts. */
