@@ -5,6 +5,7 @@ import type { ResolvedOptions, CdcStatus } from './cdc-options.ts';
 import type { ChangeData, ChangeOrigin } from './change.ts';
 import { type CdcBus, type CdcHandler, createChangeSink } from './change-sink.ts';
 import { Watchdog } from './watchdog.ts';
+import { nowRfc3339 } from '../core/event.ts';
 
 /** What the loop needs from the facade that owns it. */
 export interface CaptureLoopHost {
@@ -152,7 +153,7 @@ export class CaptureLoop {
     this.delivered += events.length;
     // Snapshot rows have no commit position: the last change delivered stays the last streamed one.
     if (last.data.action === 'READ') return;
-    this.lastDelivered = { lsn: last.data.lsn, txid: last.data.txid, timestamp: last.data.timestamp, at: new Date().toISOString() };
+    this.lastDelivered = { lsn: last.data.lsn, txid: last.data.txid, timestamp: last.data.timestamp, at: nowRfc3339() };
   }
 
   private recordHealth(health: SourceHealth): void {

@@ -1,5 +1,5 @@
 import { BusbarError } from './errors.ts';
-import { addExtensions, type BusbarEvent, CORE_ATTRIBUTES, rfc3339 } from './event.ts';
+import { addExtensions, type BusbarEvent, CORE_ATTRIBUTES, rfc3339, wellFormedEvents } from './event.ts';
 import { assertTopic } from './topic.ts';
 
 /** The media type of one CloudEvent in structured JSON mode. */
@@ -48,7 +48,7 @@ export function serializeBatch(events: Iterable<BusbarEvent>): string {
 export function parseCloudEvent(input: unknown): BusbarEvent {
   // An event this function made is frozen and valid: taken as it is, so a
   // layer that parsed it (the server) does not make the bus parse it again.
-  if (parsedEvents.has(input as object)) return input as BusbarEvent;
+  if (wellFormedEvents.has(input as object)) return input as BusbarEvent;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalid(
       `expected a JSON object, got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}`,
@@ -93,11 +93,10 @@ export function parseCloudEvent(input: unknown): BusbarEvent {
   if (event.sequence !== undefined && !Number.isSafeInteger(event.sequence))
     throw invalid('"sequence" must be an integer');
   Object.freeze(event);
-  parsedEvents.add(event);
+  wellFormedEvents.add(event);
   return event as unknown as BusbarEvent;
 }
 
-const parsedEvents = new WeakSet<object>();
 
 /** Parses one structured-mode CloudEvent from JSON text. */
 export function parseEvent(json: string): BusbarEvent {

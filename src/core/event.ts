@@ -202,9 +202,14 @@ export function rfc3339(name: string, value: unknown): string {
     if (Number.isNaN(value.getTime())) throw invalidOption(name, 'a valid Date', value);
     return value.toISOString();
   }
+  if (value === lastValidTime) return value;
   if (typeof value !== 'string' || !isRfc3339(value)) throw invalidOption(name, 'an RFC 3339 timestamp', value);
+  lastValidTime = value;
   return value;
 }
+
+// The events of one batch or transaction usually share their time: checked once.
+let lastValidTime = '';
 
 function isRfc3339(value: string): boolean {
   const match = RFC3339.exec(value);
@@ -239,5 +244,13 @@ function invalidOption(name: string, expected: string, value: unknown): BusbarEr
  */
 export function createEvent<Data>(type: string, data: Data, options?: EventOptions): BusbarEvent<Data> {
   assertTopic(type);
-  return buildEvent(type, data, options, 'busbar') as BusbarEvent<Data>;
+  const event = buildEvent(type, data, options, 'busbar');
+  wellFormedEvents.add(event);
+  return event as BusbarEvent<Data>;
 }
+
+/**
+ * Events known to be valid CloudEvents (made by `createEvent` or
+ * `parseCloudEvent`, frozen since): publishing one skips parsing it again.
+ */
+export const wellFormedEvents = new WeakSet<object>();

@@ -29,8 +29,13 @@ export function isTopic(topic: unknown): topic is string {
   return topicProblem(topic) === undefined;
 }
 
+// One pass over the whole topic; the token-by-token walk below only runs to
+// say what is wrong with one that fails it.
+const WHOLE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+
 function topicProblem(topic: unknown): string | undefined {
   if (typeof topic !== 'string') return `expected a string, got ${typeof topic}`;
+  if (topic.length <= MAX_TOPIC_LENGTH && WHOLE.test(topic)) return undefined;
   if (topic.length === 0) return 'it is empty';
   if (topic.length > MAX_TOPIC_LENGTH)
     return `it is ${topic.length} characters long; the limit is ${MAX_TOPIC_LENGTH}`;

@@ -176,16 +176,23 @@ export const POSTGRES_EPOCH_MS = 946_684_800_000;
  * ```
  */
 export function postgresTimeToRfc3339(micros: bigint): string {
-  const millis = micros / 1000n;
-  let rest = Number(micros - millis * 1000n);
-  let ms = Number(millis);
-  if (rest < 0) {
-    rest += 1000;
-    ms -= 1;
+  const seconds = micros / 1_000_000n;
+  let fraction = Number(micros - seconds * 1_000_000n);
+  let whole = Number(seconds);
+  if (fraction < 0) {
+    fraction += 1_000_000;
+    whole -= 1;
   }
-  const iso = new Date(POSTGRES_EPOCH_MS + ms).toISOString(); // …SS.mmmZ
-  return `${iso.slice(0, -1)}${String(rest).padStart(3, '0')}Z`;
+  // Commits come many per second: the date and clock part is formatted once a second.
+  if (whole !== formattedSecond) {
+    formattedSecond = whole;
+    formattedPrefix = new Date(POSTGRES_EPOCH_MS + whole * 1000).toISOString().slice(0, 19); // YYYY-MM-DDTHH:MM:SS
+  }
+  return `${formattedPrefix}.${String(fraction).padStart(6, '0')}Z`;
 }
+
+let formattedSecond = Number.NaN;
+let formattedPrefix = '';
 
 export function protocolError(message: string, cause?: unknown): BusbarError {
   return new BusbarError('BUSBAR_ERR_CDC_PROTOCOL', message, cause === undefined ? {} : { cause });
