@@ -127,8 +127,11 @@ async function readState(client: ClientBase, names: SchemaNames, requests: reado
   const ids = requests.flatMap((request) => request.events.map((event) => event.id));
   const streams = [...new Set(requests.flatMap((request) => (request.stream === undefined ? [] : [request.stream])))];
   // One round trip; JSON text so a pool with custom type parsers reads the same.
+  // Not a prepared statement: a cached generic plan, made while the table was
+  // small, keeps a sequential scan with an unhashed `= ANY($1)` for ever, and
+  // each append then costs more as the log grows. Planned with the actual ids,
+  // it probes the id index (or hashes the list while the table is small).
   const { rows } = await client.query<{ head: string; known: string; streams: string }>({
-    name: names.statement('read_state'),
     text: `SELECT h.position::text AS head,
        (SELECT coalesce(json_agg(json_build_array(e.id, e.position)), '[]') FROM ${names.events} e
          WHERE e.id = ANY($1::text[]))::text AS known,
