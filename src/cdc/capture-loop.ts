@@ -48,6 +48,8 @@ export class CaptureLoop {
   health: CdcStatus['health'];
   private readonly host: CaptureLoopHost;
   private attempt: AbortController | undefined;
+  /** When the current attempt began streaming (Date.now()); undefined until it does. */
+  private streamingSince: number | undefined;
   private deadLink: BusbarError | undefined;
   private warnings = '';
 
@@ -64,7 +66,7 @@ export class CaptureLoop {
       health: () => this.host.source.health(),
       reset: () => this.host.resetProbe(),
       onHealth: (health) => this.recordHealth(health),
-      onDeadLink: (error) => this.abortAttempt(error),
+      onDeadLink: (error, since) => this.abortAttempt(error, since),
     });
     watchdog.start();
     try {
@@ -98,6 +100,7 @@ export class CaptureLoop {
     const stop = (): void => attempt.abort();
     closing.addEventListener('abort', stop, { once: true });
     this.attempt = attempt;
+    this.streamingSince = undefined;
     this.deadLink = undefined;
     this.state = 'connecting';
     let connected = false;
@@ -112,6 +115,7 @@ export class CaptureLoop {
       });
       await this.host.source.stream(sink, attempt.signal, () => {
         connected = true;
+        this.streamingSince = Date.now();
         this.connected = true;
         this.failedAttempts = 0;
         this.state = 'streaming';
@@ -128,9 +132,14 @@ export class CaptureLoop {
     }
   }
 
-  private abortAttempt(error: BusbarError): void {
+  private abortAttempt(error: BusbarError, since: number): void {
     const attempt = this.attempt;
     if (attempt === undefined || attempt.signal.aborted) return;
+    // The check began before this stream connected (it judged the outage
+    // the stream has just recovered from, e.g. a server restart): the next
+    // check judges the new link. A stream still connecting is aborted, so a
+    // frozen server cannot hold it.
+    if (this.streamingSince !== undefined && this.streamingSince >= since) return;
     this.deadLink = error;
     this.connected = false;
     this.host.warn(`${error.message}: dropping the capture connection to reconnect`);

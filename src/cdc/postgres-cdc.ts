@@ -318,6 +318,9 @@ class PostgresChangeCapture implements PostgresCdc {
         application_name: 'busbar-cdc-admin',
       });
       this.pool.on('error', () => {});
+      // A checked-out client has no listener of pg-pool's: a server restart
+      // would otherwise crash the process with an unhandled 'error'.
+      this.pool.on('connect', (client) => client.on('error', () => {}));
     }
     return this.pool;
   }

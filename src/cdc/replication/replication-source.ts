@@ -380,6 +380,9 @@ class ReplicationSource implements CaptureSource {
         application_name: 'busbar-cdc-setup',
       });
       this.pool.on('error', () => {}); // an idle connection dropped: the next query reconnects
+      // A checked-out client has no listener of pg-pool's: a server restart
+      // would otherwise crash the process with an unhandled 'error'.
+      this.pool.on('connect', (client) => client.on('error', () => {}));
     }
     return {
       pool: this.pool,

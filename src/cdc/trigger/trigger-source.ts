@@ -137,6 +137,13 @@ export class TriggerSource implements CaptureSource {
         keepAlive: true,
       });
       pool.on('error', () => {}); // an idle client's lost connection is replaced on next use
+      // pg-pool listens for a client's errors only while it is idle. A FATAL
+      // that arrives while it is checked out and between queries (a fast
+      // shutdown or pg_terminate_backend, even in the same socket read as
+      // the ReadyForQuery that handed it out) is emitted as an 'error' with
+      // no listener, which crashes the process. The query in flight still
+      // fails, and the pool drops a broken client when it is released.
+      pool.on('connect', (client) => client.on('error', () => {}));
       return { driver, pool, names: captureNames(this.settings.schema, driver) };
     });
     this.opened.catch(() => (this.opened = undefined));
