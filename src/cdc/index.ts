@@ -34,21 +34,6 @@ export {
 export { formatLsn, type Lsn, parseLsn } from './replication/lsn.ts';
 export { tableKey } from './table-spec.ts';
 export type { SnapshotState, TableSnapshotStatus } from './snapshot/snapshot-progress.ts';
-export {
-  arrayDecoder,
-  builtinDecoder,
-  decodeAsText,
-  decodeBool,
-  decodeBytea,
-  decodeFloat,
-  decodeInt8,
-  decodeInteger,
-  decodeJson,
-  decodeNumeric,
-  decodeTimestamp,
-  decodeTimestamptz,
-  type ValueDecoder,
-} from './values.ts';
 
 // Loaded when this entry is imported, so a missing driver fails at the
 // import, naming what to install, and not when capture starts.
