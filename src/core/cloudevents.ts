@@ -97,7 +97,6 @@ export function parseCloudEvent(input: unknown): BusbarEvent {
   return event as unknown as BusbarEvent;
 }
 
-
 /** Parses one structured-mode CloudEvent from JSON text. */
 export function parseEvent(json: string): BusbarEvent {
   return parseCloudEvent(parseJson(json));

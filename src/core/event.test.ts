@@ -104,6 +104,13 @@ describe('buildEvent with options', () => {
     assert.equal(event.time, '2024-05-01T10:00:00.005Z');
   });
 
+  test('refuses an empty time, also right after a valid time was accepted', () => {
+    assert.throws(() => build({ time: '' }), { code: 'BUSBAR_ERR_INVALID_ARGUMENT' });
+    build({ time: '2024-05-01T10:00:00Z' });
+    assert.throws(() => build({ time: '' }), { code: 'BUSBAR_ERR_INVALID_ARGUMENT' });
+    assert.throws(() => build({ time: '2024-05-01T10:00:00Z ' }), { code: 'BUSBAR_ERR_INVALID_ARGUMENT' });
+  });
+
   test('maps key to the partitionkey attribute', () => {
     const event = build({ key: 'customer-7' });
     assert.equal(event.partitionkey, 'customer-7');

@@ -202,14 +202,14 @@ export function rfc3339(name: string, value: unknown): string {
     if (Number.isNaN(value.getTime())) throw invalidOption(name, 'a valid Date', value);
     return value.toISOString();
   }
-  if (value === lastValidTime) return value;
+  if (typeof value === 'string' && value === lastValidTime) return value;
   if (typeof value !== 'string' || !isRfc3339(value)) throw invalidOption(name, 'an RFC 3339 timestamp', value);
   lastValidTime = value;
   return value;
 }
 
 // The events of one batch or transaction usually share their time: checked once.
-let lastValidTime = '';
+let lastValidTime: string | undefined;
 
 function isRfc3339(value: string): boolean {
   const match = RFC3339.exec(value);
